@@ -1,0 +1,1 @@
+//! Bridge networking (veth, IPAM, nftables, embedded DNS). Not built yet.

@@ -1,0 +1,2 @@
+//! Reconciler: observe the host, plan the difference to a normalized
+//! [`rcompose_spec::Project`], apply it. Not built yet: the loader comes first.

@@ -1,0 +1,1 @@
+//! Volume drivers, configs and secrets. Not built yet.
