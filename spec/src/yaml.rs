@@ -337,10 +337,10 @@ pub fn resolve_plain(text: &str) -> Resolved<'_> {
     if let Some(i) = resolve_int(text) {
         return Resolved::Int(i);
     }
-    if looks_like_float(text) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Resolved::Float(f);
-        }
+    if looks_like_float(text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Resolved::Float(f);
     }
     Resolved::Str(text)
 }

@@ -1,0 +1,220 @@
+//! The loader's entry point: [`load`] runs the whole pipeline and returns a
+//! normalized, validated [`Loaded`] project, or every problem found.
+//!
+//! Order: read + interpolate + merge ([`crate::load`]) → include → extends →
+//! relative paths → profiles → schema → references → normalize → typing →
+//! checks on the typed project. Nothing is returned when any step found an error.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::load::{LoadError, LoadOptions, read_project};
+use crate::model::Project;
+use crate::yaml::{Node, PathSeg};
+use crate::{normalize, paths, resolve, validate};
+
+/// Service fields left out of the config hash: changing them must not recreate
+/// a container (scaling, start order, pull behaviour, profile membership).
+pub const HASH_EXCLUDED_FIELDS: [&str; 5] = [
+    "scale",
+    "depends_on",
+    "pull_policy",
+    "profiles",
+    "deploy.replicas",
+];
+
+/// A loaded project and what loading it found out.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The normalized project.
+    pub project: Project,
+    /// Every profile named in the files (before filtering).
+    pub all_profiles: Vec<String>,
+    /// Warnings to show the user (obsolete keys and the like).
+    pub warnings: Vec<String>,
+    /// Files read, in merge order.
+    pub files: Vec<std::path::PathBuf>,
+}
+
+/// Load, merge, validate and normalize the project described by `opts`.
+pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let raw = read_project(opts)?;
+    let mut doc = raw.doc;
+    let mut diags = Vec::new();
+    resolve::resolve_includes(&mut doc, &raw.project_dir, &raw.env, &mut diags, 0)?;
+    resolve::resolve_extends(&mut doc, &raw.project_dir, &raw.env, &mut diags)?;
+    bail(&mut diags)?;
+    paths::resolve_relative_paths(&mut doc, &raw.project_dir);
+    let all_profiles = resolve::all_profiles(&doc);
+    resolve::apply_profiles(&mut doc, &raw.profiles);
+    validate::check_schema(&doc, &mut diags);
+    bail(&mut diags)?;
+    validate::check_references(&doc, &mut diags);
+    let name = normalize::project_name(&doc, raw.name_override.as_deref(), &raw.project_dir);
+    if name.is_empty() {
+        diags.push(Diagnostic::at(
+            &doc.pos,
+            "name",
+            "project name is empty after normalization; set `name:` or use -p",
+        ));
+    }
+    normalize::normalize_tree(&mut doc, &name, &raw.env, &mut diags);
+    bail(&mut diags)?;
+    let project = validate::to_model(&doc, &mut diags);
+    bail(&mut diags)?;
+    let project = project.ok_or_else(|| LoadError::Invalid(Diagnostics::default()))?;
+    check_typed(&doc, &project, &mut diags);
+    bail(&mut diags)?;
+    Ok(Loaded {
+        project,
+        all_profiles,
+        warnings: raw.warnings,
+        files: raw.files,
+    })
+}
+
+fn bail(diags: &mut Vec<Diagnostic>) -> Result<(), LoadError> {
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::Invalid(
+            Diagnostics(std::mem::take(diags)).sorted(),
+        ))
+    }
+}
+
+/// Checks that need short syntaxes expanded: `container_name` with several
+/// replicas, and two services publishing the same host port.
+fn check_typed(doc: &Node, project: &Project, diags: &mut Vec<Diagnostic>) {
+    let json = serde_json::to_value(project).unwrap_or_default();
+    let Some(services) = json.get("services").and_then(|s| s.as_object()) else {
+        return;
+    };
+    let mut published: HashMap<(String, String, String), String> = HashMap::new();
+    for (name, svc) in services {
+        let at = |key: &str| {
+            let path = [
+                PathSeg::Key("services".into()),
+                PathSeg::Key(name.clone()),
+                PathSeg::Key(key.into()),
+            ];
+            let node = doc
+                .at_path(&path)
+                .or_else(|| doc.at_path(&path[..2]))
+                .unwrap_or(doc);
+            node.key_pos.clone().unwrap_or_else(|| node.pos.clone())
+        };
+        let replicas = svc
+            .pointer("/deploy/replicas")
+            .or_else(|| svc.get("scale"))
+            .and_then(|r| r.as_u64())
+            .unwrap_or(1);
+        if replicas > 1 && svc.get("container_name").is_some() {
+            diags.push(Diagnostic::at(&at("container_name"), format!("services.{name}.container_name"), format!("container_name cannot be used with {replicas} replicas: container names must be unique")));
+        }
+        for port in svc
+            .get("ports")
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let Some(p) = port.get("published").filter(|p| !p.is_null()) else {
+                continue;
+            };
+            let text = |v: Option<&serde_json::Value>| {
+                v.map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .unwrap_or_default()
+            };
+            let host_ip = text(port.get("host_ip"));
+            let protocol = text(port.get("protocol")).to_lowercase();
+            let key = (
+                if host_ip.is_empty() {
+                    "0.0.0.0".into()
+                } else {
+                    host_ip
+                },
+                text(Some(p)),
+                if protocol.is_empty() {
+                    "tcp".into()
+                } else {
+                    protocol
+                },
+            );
+            if let Some(other) = published.insert(key.clone(), name.clone()) {
+                diags.push(Diagnostic::at(
+                    &at("ports"),
+                    format!("services.{name}.ports"),
+                    format!(
+                        "host port {}:{}/{} is already published by service `{other}`",
+                        key.0, key.1, key.2
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// SHA-256 (hex) over canonical JSON (sorted keys) of `service` without the
+/// fields in [`HASH_EXCLUDED_FIELDS`].
+pub fn config_hash<T: serde::Serialize>(service: &T) -> String {
+    let mut value = serde_json::to_value(service).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        for field in HASH_EXCLUDED_FIELDS {
+            match field.split_once('.') {
+                Some((outer, inner)) => {
+                    if let Some(o) = obj.get_mut(outer).and_then(|v| v.as_object_mut()) {
+                        o.remove(inner);
+                    }
+                }
+                None => {
+                    obj.remove(field);
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    canonical_json(&value, &mut out);
+    let digest = Sha256::digest(out.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// JSON with object keys sorted and no insignificant white space.
+pub fn canonical_json(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(o) => {
+            let sorted: IndexMap<&String, &serde_json::Value> = {
+                let mut v: Vec<_> = o.iter().collect();
+                v.sort_by(|a, b| a.0.cmp(b.0));
+                v.into_iter().collect()
+            };
+            out.push('{');
+            for (i, (k, v)) in sorted.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String((*k).clone()).to_string());
+                out.push(':');
+                canonical_json(v, out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(a) => {
+            out.push('[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}

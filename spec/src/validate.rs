@@ -1,0 +1,417 @@
+//! Validation of the merged tree: the JSON Schema of the stack file (types,
+//! unknown keys, enums), then typing, then the checks a schema cannot express
+//! (references, dependency cycles, replicas vs `container_name`, port conflicts).
+//!
+//! Every pass collects all of its problems as [`Diagnostic`]s positioned in the
+//! file the offending value came from.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use crate::diag::{Diagnostic, did_you_mean};
+use crate::model::{self, Project};
+use crate::yaml::{Node, PathSeg, Pos, Value, path_to_string};
+
+/// The compiled schema of the stack file, built once per process.
+fn validator() -> &'static (serde_json::Value, jsonschema::Validator) {
+    static CELL: OnceLock<(serde_json::Value, jsonschema::Validator)> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let schema = serde_json::to_value(model::stack_file_schema()).unwrap_or_default();
+        let validator = jsonschema::draft7::new(&schema).unwrap_or_else(|e| {
+            // The schema is generated from our own types; failing here is a bug.
+            panic!("the generated stack-file schema does not compile: {e}")
+        });
+        (schema, validator)
+    })
+}
+
+/// Check `doc` against the stack-file schema; one diagnostic per violation.
+pub fn check_schema(doc: &Node, diags: &mut Vec<Diagnostic>) {
+    let (schema, validator) = validator();
+    let json = doc.to_json();
+    for err in validator.iter_errors(&json) {
+        let path = pointer_to_path(doc, err.instance_path().as_str());
+        diags.extend(schema_diagnostic(doc, schema, &path, &err));
+    }
+}
+
+fn schema_diagnostic(
+    doc: &Node,
+    schema: &serde_json::Value,
+    path: &[PathSeg],
+    err: &jsonschema::ValidationError<'_>,
+) -> Vec<Diagnostic> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let node = doc.at_path(path).unwrap_or(doc);
+    let shown = path_to_string(path);
+    match err.kind() {
+        K::AdditionalProperties { unexpected } => {
+            let known = known_properties(schema, err.schema_path().as_str());
+            unexpected
+                .iter()
+                .map(|key| unknown_key(node, &shown, key, &known))
+                .collect()
+        }
+        K::FalseSchema => {
+            let (parent_path, key) = match path.split_last() {
+                Some((PathSeg::Key(k), parent)) => (parent.to_vec(), k.clone()),
+                _ => (path.to_vec(), String::new()),
+            };
+            let parent = doc.at_path(&parent_path).unwrap_or(doc);
+            let parent_schema = err
+                .schema_path()
+                .as_str()
+                .rsplit_once("/additionalProperties")
+                .map(|p| p.0.to_string())
+                .unwrap_or_default();
+            let known = known_properties(schema, &format!("{parent_schema}/additionalProperties"));
+            vec![unknown_key(
+                parent,
+                &path_to_string(&parent_path),
+                &key,
+                &known,
+            )]
+        }
+        _ => vec![Diagnostic::at(
+            node_pos(node),
+            shown,
+            lowercase_first(&describe(err)),
+        )],
+    }
+}
+
+fn describe(err: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as K;
+    match err.kind() {
+        K::Type { kind } => format!("must be {}", type_words(&format!("{kind:?}"))),
+        K::Enum { options } => format!("must be one of {options}"),
+        K::AnyOf { .. } | K::OneOfNotValid { .. } => {
+            format!("{} is not a valid value here", err.instance())
+        }
+        _ => err.to_string(),
+    }
+}
+
+fn type_words(kind: &str) -> String {
+    kind.replace("Single(", "")
+        .replace("Multiple(", "")
+        .replace([')', '(', '{', '}'], "")
+        .to_lowercase()
+        .replace("jsontypeset", "")
+        .trim()
+        .to_string()
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn unknown_key(map_node: &Node, path: &str, key: &str, known: &[String]) -> Diagnostic {
+    let pos = map_node.get(key).map(node_pos).unwrap_or(&map_node.pos);
+    let d = Diagnostic::at(pos, path, format!("unknown key `{key}`"));
+    match did_you_mean(key, known.iter().map(String::as_str)) {
+        Some(h) => d.with_hint(format!("did you mean `{h}`?")),
+        None => d,
+    }
+}
+
+/// Position to report for a node: its key when it has one.
+fn node_pos(node: &Node) -> &Pos {
+    node.key_pos.as_ref().unwrap_or(&node.pos)
+}
+
+/// The `properties` of the schema object owning the failed `additionalProperties`.
+fn known_properties(schema: &serde_json::Value, schema_path: &str) -> Vec<String> {
+    let owner = schema_path
+        .strip_suffix("/additionalProperties")
+        .unwrap_or(schema_path);
+    schema
+        .pointer(owner)
+        .and_then(|s| s.get("properties"))
+        .and_then(|p| p.as_object())
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A JSON pointer into `doc` as a path, telling indexes from keys by the tree.
+pub fn pointer_to_path(doc: &Node, pointer: &str) -> Vec<PathSeg> {
+    let mut path = Vec::new();
+    let mut node = Some(doc);
+    for raw in pointer.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        let step = match (node.map(|n| &n.value), seg.parse::<usize>()) {
+            (Some(Value::Seq(_)), Ok(i)) => PathSeg::Index(i),
+            _ => PathSeg::Key(seg),
+        };
+        node = node.and_then(|n| n.at_path(std::slice::from_ref(&step)));
+        path.push(step);
+    }
+    path
+}
+
+/// Type the tree; every service and every top-level resource is typed on its own
+/// so that a problem in one does not hide problems in the others.
+pub fn to_model(doc: &Node, diags: &mut Vec<Diagnostic>) -> Option<Project> {
+    let json = doc.to_json();
+    let before = diags.len();
+    for section in ["services", "networks", "volumes", "configs", "secrets"] {
+        let Some(entries) = json.get(section).and_then(|s| s.as_object()) else {
+            continue;
+        };
+        for (name, value) in entries.iter().filter(|(_, v)| !v.is_null()) {
+            let base = vec![PathSeg::Key(section.into()), PathSeg::Key(name.clone())];
+            let res: Result<(), String> = match section {
+                "services" => typed::<model::Service>(value).map(drop),
+                "networks" => typed::<model::Network>(value).map(drop),
+                "volumes" => typed::<model::Volume>(value).map(drop),
+                "configs" => typed::<model::Config>(value).map(drop),
+                _ => typed::<model::Secret>(value).map(drop),
+            }
+            .map_err(|(p, m)| {
+                let full: Vec<PathSeg> = base
+                    .iter()
+                    .cloned()
+                    .chain(pointer_to_path(doc.at_path(&base).unwrap_or(doc), &p))
+                    .collect();
+                let node = doc.at_path(&full).unwrap_or(doc);
+                diags.push(Diagnostic::at(node_pos(node), path_to_string(&full), m));
+                String::new()
+            });
+            let _ = res;
+        }
+    }
+    if diags.len() > before {
+        return None;
+    }
+    match serde_path_to_error::deserialize::<_, Project>(&json) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            let pointer = serde_pointer(e.path());
+            let path = pointer_to_path(doc, &pointer);
+            let node = doc.at_path(&path).unwrap_or(doc);
+            diags.push(Diagnostic::at(
+                node_pos(node),
+                path_to_string(&path),
+                e.inner().to_string(),
+            ));
+            None
+        }
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize::<_, T>(value)
+        .map_err(|e| (serde_pointer(e.path()), e.inner().to_string()))
+}
+
+/// A serde path as a JSON pointer.
+fn serde_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } => {
+                out.push_str(&format!("/{}", key.replace('~', "~0").replace('/', "~1")))
+            }
+            Segment::Enum { variant } => out.push_str(&format!("/{variant}")),
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// References to undefined services, networks, volumes, configs and secrets, and
+/// `depends_on` cycles, checked on the tree so that each points at its line.
+pub fn check_references(doc: &Node, diags: &mut Vec<Diagnostic>) {
+    let Some(services) = doc.get("services").and_then(Node::as_map) else {
+        return;
+    };
+    let defined = |section: &str| -> Vec<String> {
+        doc.get(section)
+            .and_then(Node::as_map)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let networks = defined("networks");
+    let volumes = defined("volumes");
+    let configs = defined("configs");
+    let secrets = defined("secrets");
+    let names: Vec<String> = services.keys().cloned().collect();
+    for (name, svc) in services {
+        let here = format!("services.{name}");
+        for (r, node) in names_in(svc.get("networks")) {
+            if r != "default" {
+                check_ref(diags, &here, "networks", "network", &r, node, &networks);
+            }
+        }
+        for (r, node) in named_volumes(svc.get("volumes")) {
+            check_ref(diags, &here, "volumes", "volume", &r, node, &volumes);
+        }
+        for (r, node) in sources(svc.get("configs")) {
+            check_ref(diags, &here, "configs", "config", &r, node, &configs);
+        }
+        for (r, node) in sources(svc.get("secrets")) {
+            check_ref(diags, &here, "secrets", "secret", &r, node, &secrets);
+        }
+        for (r, node) in names_in(svc.get("depends_on")) {
+            let required = node.get("required").and_then(|n| n.resolve())
+                != Some(crate::yaml::Resolved::Bool(false));
+            if required {
+                check_ref(diags, &here, "depends_on", "service", &r, node, &names);
+            }
+        }
+        for (r, node) in names_in(svc.get("links")) {
+            let target = r.split(':').next().unwrap_or_default().to_string();
+            check_ref(diags, &here, "links", "service", &target, node, &names);
+        }
+    }
+    check_cycles(services, diags);
+}
+
+fn check_ref(
+    diags: &mut Vec<Diagnostic>,
+    here: &str,
+    key: &str,
+    what: &str,
+    name: &str,
+    node: &Node,
+    defined: &[String],
+) {
+    if defined.iter().any(|d| d == name) {
+        return;
+    }
+    let d = Diagnostic::at(
+        node_pos(node),
+        format!("{here}.{key}"),
+        format!("refers to undefined {what} `{name}`"),
+    );
+    diags.push(
+        match did_you_mean(name, defined.iter().map(String::as_str)) {
+            Some(h) => d.with_hint(format!("did you mean `{h}`?")),
+            None => d,
+        },
+    );
+}
+
+/// Names in a list-or-map field (`networks`, `depends_on`, `links`).
+fn names_in(node: Option<&Node>) -> Vec<(String, &Node)> {
+    match node.map(|n| &n.value) {
+        Some(Value::Seq(items)) => items
+            .iter()
+            .filter_map(|i| Some((i.as_scalar_text()?.to_string(), i)))
+            .collect(),
+        Some(Value::Map(m)) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Named volumes used by a service (short `name:/path` or long `type: volume`).
+fn named_volumes(node: Option<&Node>) -> Vec<(String, &Node)> {
+    let Some(items) = node.and_then(Node::as_seq) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let source = match &item.value {
+                Value::Scalar(s) => {
+                    let (src, _) = s.text.split_once(':')?;
+                    src.to_string()
+                }
+                Value::Map(m) => {
+                    let ty = m
+                        .get("type")
+                        .and_then(Node::as_scalar_text)
+                        .unwrap_or("volume");
+                    if ty != "volume" {
+                        return None;
+                    }
+                    m.get("source")?.as_scalar_text()?.to_string()
+                }
+                _ => return None,
+            };
+            let is_path = source.starts_with(['/', '.', '~']) || source.is_empty();
+            (!is_path).then_some((source, item))
+        })
+        .collect()
+}
+
+/// `source` of each service config / secret (short or long form).
+fn sources(node: Option<&Node>) -> Vec<(String, &Node)> {
+    let Some(items) = node.and_then(Node::as_seq) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|i| {
+            let s = i
+                .as_scalar_text()
+                .or_else(|| i.get("source")?.as_scalar_text())?;
+            Some((s.to_string(), i))
+        })
+        .collect()
+}
+
+fn check_cycles(services: &indexmap::IndexMap<String, Node>, diags: &mut Vec<Diagnostic>) {
+    let deps: BTreeMap<&str, Vec<&str>> = services
+        .iter()
+        .map(|(n, s)| {
+            let targets = names_in(s.get("depends_on"))
+                .into_iter()
+                .filter_map(|(t, _)| services.get_key_value(&t).map(|(k, _)| k.as_str()))
+                .collect();
+            (n.as_str(), targets)
+        })
+        .collect();
+    let mut state: HashMap<&str, u8> = HashMap::new();
+    for start in deps.keys() {
+        let mut stack = Vec::new();
+        if let Some(cycle) = find_cycle(start, &deps, &mut state, &mut stack) {
+            let first = cycle[0];
+            let node = services
+                .get(first)
+                .and_then(|s| s.get("depends_on"))
+                .unwrap_or(&services[first]);
+            diags.push(Diagnostic::at(
+                node_pos(node),
+                format!("services.{first}.depends_on"),
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+            ));
+        }
+    }
+}
+
+/// Depth-first search; 1 = on the stack, 2 = done. Returns the cycle, closed.
+fn find_cycle<'a>(
+    at: &'a str,
+    deps: &BTreeMap<&'a str, Vec<&'a str>>,
+    state: &mut HashMap<&'a str, u8>,
+    stack: &mut Vec<&'a str>,
+) -> Option<Vec<&'a str>> {
+    match state.get(at) {
+        Some(2) => return None,
+        Some(1) => {
+            let from = stack.iter().position(|s| *s == at).unwrap_or(0);
+            let mut cycle = stack[from..].to_vec();
+            cycle.push(at);
+            return Some(cycle);
+        }
+        _ => {}
+    }
+    state.insert(at, 1);
+    stack.push(at);
+    for next in deps.get(at).into_iter().flatten() {
+        if let Some(c) = find_cycle(next, deps, state, stack) {
+            state.insert(at, 2);
+            return Some(c);
+        }
+    }
+    stack.pop();
+    state.insert(at, 2);
+    None
+}
