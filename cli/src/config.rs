@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use rcompose_spec::{LoadError, config_hash, emit};
+use rcompose_spec::{LoadError, config_hash, config_json, emit};
 
 use crate::ProjectArgs;
 
@@ -67,7 +67,7 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode>
             }
         }
     } else {
-        let json = serde_json::to_value(p)?;
+        let json = config_json(p);
         match args.format {
             Format::Json => println!("{}", serde_json::to_string_pretty(&json)?),
             Format::Yaml => print!("{}", emit::to_yaml(&json)),

@@ -119,6 +119,18 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// An error and its sources, joined by `: `, for messages shown to the user.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,16 +166,4 @@ mod tests {
         assert_eq!(did_you_mean("imgae", ["image", "ports"]), Some("image"));
         assert_eq!(did_you_mean("zzz", ["image", "ports"]), None);
     }
-}
-
-/// An error and its sources, joined by `: `, for messages shown to the user.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -19,7 +19,7 @@ pub mod yaml;
 pub use diag::{Diagnostic, Diagnostics};
 pub use load::{LoadError, LoadOptions};
 pub use model::Project;
-pub use project::{Loaded, config_hash, load};
+pub use project::{Loaded, config_hash, config_json, load};
 pub mod emit;
 
 /// The JSON Schema of the stack file as pretty JSON (`rcompose schema`).

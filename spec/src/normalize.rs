@@ -184,10 +184,10 @@ fn fold_env_files(
         vars.insert(k, v);
     }
     for (k, v) in vars.iter_mut() {
-        if v.is_null() {
-            if let Some(val) = env.get(k) {
-                *v = Node::string(val.clone(), v.pos.clone());
-            }
+        if v.is_null()
+            && let Some(val) = env.get(k)
+        {
+            *v = Node::string(val.clone(), v.pos.clone());
         }
     }
     if !vars.is_empty() {

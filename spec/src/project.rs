@@ -115,6 +115,15 @@ fn check_typed(doc: &Node, project: &Project, diags: &mut Vec<Diagnostic>) {
         if replicas > 1 && svc.get("container_name").is_some() {
             diags.push(Diagnostic::at(&at("container_name"), format!("services.{name}.container_name"), format!("container_name cannot be used with {replicas} replicas: container names must be unique")));
         }
+        if let Some(policy) = svc.get("restart").and_then(|r| r.as_str())
+            && !valid_restart(policy)
+        {
+            diags.push(Diagnostic::at(
+                &at("restart"),
+                format!("services.{name}.restart"),
+                format!("invalid restart policy \"{policy}\": use no, always, on-failure[:max-retries] or unless-stopped"),
+            ));
+        }
         for port in svc
             .get("ports")
             .and_then(|p| p.as_array())
@@ -158,6 +167,31 @@ fn check_typed(doc: &Node, project: &Project, diags: &mut Vec<Diagnostic>) {
                 ));
             }
         }
+    }
+}
+
+fn valid_restart(policy: &str) -> bool {
+    match policy.split_once(':') {
+        Some(("on-failure", n)) => n.parse::<u32>().is_ok(),
+        Some(_) => false,
+        None => matches!(policy, "no" | "always" | "on-failure" | "unless-stopped"),
+    }
+}
+
+/// The project as `rcompose config` prints it: `$` written as `$$`, so that
+/// the output, loaded again, gives the same project.
+pub fn config_json(project: &Project) -> serde_json::Value {
+    let mut value = serde_json::to_value(project).unwrap_or_default();
+    escape_dollars(&mut value);
+    value
+}
+
+fn escape_dollars(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        serde_json::Value::Object(o) => o.values_mut().for_each(escape_dollars),
+        _ => {}
     }
 }
 

@@ -72,12 +72,41 @@ fn schema_diagnostic(
                 &known,
             )]
         }
+        K::AnyOf { context } | K::OneOfNotValid { context } => match best_branch(context) {
+            Some(branch) => branch
+                .iter()
+                .flat_map(|e| {
+                    let p = pointer_to_path(doc, e.instance_path().as_str());
+                    schema_diagnostic(doc, schema, &p, e)
+                })
+                .collect(),
+            None => vec![Diagnostic::at(
+                node_pos(node),
+                shown,
+                lowercase_first(&describe(err)),
+            )],
+        },
         _ => vec![Diagnostic::at(
             node_pos(node),
             shown,
             lowercase_first(&describe(err)),
         )],
     }
+}
+
+/// Of the alternatives of an `anyOf`/`oneOf`, the one whose type matched (its
+/// errors are about content, not about the value's type), so the user reads
+/// "unknown key `drivr`" rather than "not a valid value".
+fn best_branch<'a>(
+    context: &'a [Vec<jsonschema::ValidationError<'static>>],
+) -> Option<&'a Vec<jsonschema::ValidationError<'static>>> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let mut typed = context.iter().filter(|branch| {
+        !branch.is_empty() && !branch.iter().any(|e| matches!(e.kind(), K::Type { .. }))
+    });
+    let first = typed.next()?;
+    // Ambiguous when several alternatives have the right type.
+    typed.next().is_none().then_some(first)
 }
 
 fn describe(err: &jsonschema::ValidationError<'_>) -> String {
@@ -177,6 +206,7 @@ pub fn to_model(doc: &Node, diags: &mut Vec<Diagnostic>) -> Option<Project> {
                     .cloned()
                     .chain(pointer_to_path(doc.at_path(&base).unwrap_or(doc), &p))
                     .collect();
+                let full = narrow_to_item(doc, full, &m);
                 let node = doc.at_path(&full).unwrap_or(doc);
                 diags.push(Diagnostic::at(node_pos(node), path_to_string(&full), m));
                 String::new()
@@ -201,6 +231,23 @@ pub fn to_model(doc: &Node, diags: &mut Vec<Diagnostic>) -> Option<Project> {
             None
         }
     }
+}
+
+/// A short-syntax error names the offending entry (`invalid port "80:80:80:80"`);
+/// when the path stops at the list, point at that entry instead.
+fn narrow_to_item(doc: &Node, mut path: Vec<PathSeg>, message: &str) -> Vec<PathSeg> {
+    let Some(items) = doc.at_path(&path).and_then(Node::as_seq) else {
+        return path;
+    };
+    let hit = items.iter().position(|i| {
+        i.as_scalar_text().is_some_and(|t| {
+            message.contains(&format!("\"{t}\"")) || message.contains(&format!(" {t}:"))
+        })
+    });
+    if let Some(i) = hit {
+        path.push(PathSeg::Index(i));
+    }
+    path
 }
 
 fn typed<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, (String, String)> {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use rcompose_spec::{LoadOptions, emit, load};
+use rcompose_spec::{LoadOptions, config_json, emit, load};
 use serde_json::{Value, json};
 
 fn load_text(dir: &Path, text: &str) -> Result<rcompose_spec::Loaded, rcompose_spec::LoadError> {
@@ -38,6 +38,11 @@ fn service() -> impl Strategy<Value = Value> {
                     let proto = if udp { "/udp" } else { "" };
                     json!(format!("127.0.0.{}:{}:{t}{proto}", i + 1, p))
                 })
+                .collect();
+            // A literal `$` in a stack file is written `$$`.
+            let env: std::collections::BTreeMap<String, String> = env
+                .into_iter()
+                .map(|(k, v)| (k, v.replace('$', "$$")))
                 .collect();
             let mut s = json!({"image": image, "ports": ports, "environment": env});
             if let Some(c) = command {
@@ -90,7 +95,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let first = load_text(dir.path(), &emit::to_yaml(&doc))
             .unwrap_or_else(|e| panic!("generated stack does not load:\n{e}\n{}", emit::to_yaml(&doc)));
-        let output = emit::to_yaml(&serde_json::to_value(&first.project).unwrap());
+        let output = emit::to_yaml(&config_json(&first.project));
         let second = load_text(dir.path(), &output)
             .unwrap_or_else(|e| panic!("config output does not load:\n{e}\n{output}"));
         prop_assert_eq!(&first.project, &second.project);
