@@ -87,75 +87,41 @@ fn bail(diags: &mut Vec<Diagnostic>) -> Result<(), LoadError> {
 }
 
 /// Checks that need short syntaxes expanded: `container_name` with several
-/// replicas, and two services publishing the same host port.
+/// replicas, restart policies, and two services publishing the same host port.
 fn check_typed(doc: &Node, project: &Project, diags: &mut Vec<Diagnostic>) {
-    let json = serde_json::to_value(project).unwrap_or_default();
-    let Some(services) = json.get("services").and_then(|s| s.as_object()) else {
-        return;
-    };
     let mut published: HashMap<(String, String, String), String> = HashMap::new();
-    for (name, svc) in services {
-        let at = |key: &str| {
-            let path = [
-                PathSeg::Key("services".into()),
-                PathSeg::Key(name.clone()),
-                PathSeg::Key(key.into()),
-            ];
-            let node = doc
-                .at_path(&path)
-                .or_else(|| doc.at_path(&path[..2]))
-                .unwrap_or(doc);
-            node.key_pos.clone().unwrap_or_else(|| node.pos.clone())
-        };
+    for (name, svc) in &project.services {
+        let at = |key: &str| key_position(doc, name, key);
         let replicas = svc
-            .pointer("/deploy/replicas")
-            .or_else(|| svc.get("scale"))
-            .and_then(|r| r.as_u64())
+            .deploy
+            .as_ref()
+            .and_then(|d| d.replicas)
+            .or(svc.scale)
             .unwrap_or(1);
-        if replicas > 1 && svc.get("container_name").is_some() {
-            diags.push(Diagnostic::at(&at("container_name"), format!("services.{name}.container_name"), format!("container_name cannot be used with {replicas} replicas: container names must be unique")));
+        if replicas > 1 && svc.container_name.is_some() {
+            diags.push(Diagnostic::at(
+                &at("container_name"),
+                format!("services.{name}.container_name"),
+                format!("container_name cannot be used with {replicas} replicas: container names must be unique"),
+            ));
         }
-        if let Some(policy) = svc.get("restart").and_then(|r| r.as_str())
-            && !valid_restart(policy)
-        {
+        if let Some(policy) = svc.restart.as_deref().filter(|p| !valid_restart(p)) {
             diags.push(Diagnostic::at(
                 &at("restart"),
                 format!("services.{name}.restart"),
                 format!("invalid restart policy \"{policy}\": use no, always, on-failure[:max-retries] or unless-stopped"),
             ));
         }
-        for port in svc
-            .get("ports")
-            .and_then(|p| p.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let Some(p) = port.get("published").filter(|p| !p.is_null()) else {
+        for port in &svc.ports {
+            let Some(host_port) = port.published.clone() else {
                 continue;
             };
-            let text = |v: Option<&serde_json::Value>| {
-                v.map(|v| {
-                    v.as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| v.to_string())
-                })
-                .unwrap_or_default()
-            };
-            let host_ip = text(port.get("host_ip"));
-            let protocol = text(port.get("protocol")).to_lowercase();
-            let key = (
-                if host_ip.is_empty() {
-                    "0.0.0.0".into()
-                } else {
-                    host_ip
-                },
-                text(Some(p)),
-                if protocol.is_empty() {
-                    "tcp".into()
-                } else {
-                    protocol
-                },
-            );
+            let host_ip = port
+                .host_ip
+                .clone()
+                .filter(|ip| !ip.is_empty())
+                .unwrap_or_else(|| "0.0.0.0".into());
+            let key = (host_ip, host_port, port.protocol.to_lowercase());
             if let Some(other) = published.insert(key.clone(), name.clone()) {
                 diags.push(Diagnostic::at(
                     &at("ports"),
@@ -168,6 +134,20 @@ fn check_typed(doc: &Node, project: &Project, diags: &mut Vec<Diagnostic>) {
             }
         }
     }
+}
+
+/// Where `services.<service>.<key>` is written (its key), else the service.
+fn key_position(doc: &Node, service: &str, key: &str) -> crate::yaml::Pos {
+    let path = [
+        PathSeg::Key("services".into()),
+        PathSeg::Key(service.into()),
+        PathSeg::Key(key.into()),
+    ];
+    let node = doc
+        .at_path(&path)
+        .or_else(|| doc.at_path(&path[..2]))
+        .unwrap_or(doc);
+    node.key_pos.clone().unwrap_or_else(|| node.pos.clone())
 }
 
 fn valid_restart(policy: &str) -> bool {
@@ -205,6 +185,9 @@ pub fn config_hash<T: serde::Serialize>(service: &T) -> String {
                 Some((outer, inner)) => {
                     if let Some(o) = obj.get_mut(outer).and_then(|v| v.as_object_mut()) {
                         o.remove(inner);
+                        if o.is_empty() {
+                            obj.remove(outer);
+                        }
                     }
                 }
                 None => {

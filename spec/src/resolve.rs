@@ -24,11 +24,15 @@ pub fn resolve_extends(
     env: &IndexMap<String, String>,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<(), LoadError> {
-    let Some(services) = doc.get("services").and_then(Node::as_map).cloned() else {
+    let Some(services) = doc.get("services").and_then(Node::as_map) else {
         return Ok(());
     };
+    if !services.values().any(|s| s.get("extends").is_some()) {
+        return Ok(());
+    }
+    let services = services.clone();
     let mut resolved = IndexMap::new();
-    for (name, service) in &services {
+    for (name, service) in services.iter().filter(|(_, s)| s.get("extends").is_some()) {
         let mut chain = vec![(None, name.clone())];
         let out = extend_service(service, &services, project_dir, env, &mut chain, diags)?;
         resolved.insert(name.clone(), out);

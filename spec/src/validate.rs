@@ -186,51 +186,44 @@ pub fn pointer_to_path(doc: &Node, pointer: &str) -> Vec<PathSeg> {
 /// so that a problem in one does not hide problems in the others.
 pub fn to_model(doc: &Node, diags: &mut Vec<Diagnostic>) -> Option<Project> {
     let json = doc.to_json();
+    let whole = match serde_path_to_error::deserialize::<_, Project>(&json) {
+        Ok(p) => return Some(p),
+        Err(e) => (serde_pointer(e.path()), e.inner().to_string()),
+    };
+    // Type each entry on its own to report every failing one, not just the first.
     let before = diags.len();
     for section in ["services", "networks", "volumes", "configs", "secrets"] {
         let Some(entries) = json.get(section).and_then(|s| s.as_object()) else {
             continue;
         };
         for (name, value) in entries.iter().filter(|(_, v)| !v.is_null()) {
-            let base = vec![PathSeg::Key(section.into()), PathSeg::Key(name.clone())];
-            let res: Result<(), String> = match section {
-                "services" => typed::<model::Service>(value).map(drop),
-                "networks" => typed::<model::Network>(value).map(drop),
-                "volumes" => typed::<model::Volume>(value).map(drop),
-                "configs" => typed::<model::Config>(value).map(drop),
-                _ => typed::<model::Secret>(value).map(drop),
+            let result = match section {
+                "services" => typed::<model::Service>(value),
+                "networks" => typed::<model::Network>(value),
+                "volumes" => typed::<model::Volume>(value),
+                "configs" => typed::<model::Config>(value),
+                _ => typed::<model::Secret>(value),
+            };
+            if let Err((pointer, message)) = result {
+                let entry = format!("/{section}/{}", name.replace('~', "~0").replace('/', "~1"));
+                diags.push(typing_diagnostic(
+                    doc,
+                    &format!("{entry}{pointer}"),
+                    message,
+                ));
             }
-            .map_err(|(p, m)| {
-                let full: Vec<PathSeg> = base
-                    .iter()
-                    .cloned()
-                    .chain(pointer_to_path(doc.at_path(&base).unwrap_or(doc), &p))
-                    .collect();
-                let full = narrow_to_item(doc, full, &m);
-                let node = doc.at_path(&full).unwrap_or(doc);
-                diags.push(Diagnostic::at(node_pos(node), path_to_string(&full), m));
-                String::new()
-            });
-            let _ = res;
         }
     }
-    if diags.len() > before {
-        return None;
+    if diags.len() == before {
+        diags.push(typing_diagnostic(doc, &whole.0, whole.1));
     }
-    match serde_path_to_error::deserialize::<_, Project>(&json) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            let pointer = serde_pointer(e.path());
-            let path = pointer_to_path(doc, &pointer);
-            let node = doc.at_path(&path).unwrap_or(doc);
-            diags.push(Diagnostic::at(
-                node_pos(node),
-                path_to_string(&path),
-                e.inner().to_string(),
-            ));
-            None
-        }
-    }
+    None
+}
+
+fn typing_diagnostic(doc: &Node, pointer: &str, message: String) -> Diagnostic {
+    let path = narrow_to_item(doc, pointer_to_path(doc, pointer), &message);
+    let node = doc.at_path(&path).unwrap_or(doc);
+    Diagnostic::at(node_pos(node), path_to_string(&path), message)
 }
 
 /// A short-syntax error names the offending entry (`invalid port "80:80:80:80"`);
@@ -250,8 +243,11 @@ fn narrow_to_item(doc: &Node, mut path: Vec<PathSeg>, message: &str) -> Vec<Path
     path
 }
 
-fn typed<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, (String, String)> {
+fn typed<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+) -> Result<(), (String, String)> {
     serde_path_to_error::deserialize::<_, T>(value)
+        .map(drop)
         .map_err(|e| (serde_pointer(e.path()), e.inner().to_string()))
 }
 
