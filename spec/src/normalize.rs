@@ -137,6 +137,17 @@ fn fold_env_files(
 ) {
     let pos = svc.pos.clone();
     let Some(m) = svc.as_map_mut() else { return };
+    // Leave values of the wrong shape for the schema check to report.
+    let env_ok = m
+        .get("environment")
+        .is_none_or(|n| matches!(n.value, Value::Map(_) | Value::Seq(_) | Value::Null));
+    let files_ok = m.get("env_file").is_none_or(|n| {
+        let count = n.as_seq().map_or(1, <[Node]>::len);
+        env_file_entries(n).len() == count
+    });
+    if !env_ok || !files_ok {
+        return;
+    }
     let mut vars: IndexMap<String, Node> = IndexMap::new();
     if let Some(files) = m.shift_remove("env_file") {
         for (path, required, raw, node) in env_file_entries(&files) {

@@ -50,9 +50,6 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
     paths::resolve_relative_paths(&mut doc, &raw.project_dir);
     let all_profiles = resolve::all_profiles(&doc);
     resolve::apply_profiles(&mut doc, &raw.profiles);
-    validate::check_schema(&doc, &mut diags);
-    bail(&mut diags)?;
-    validate::check_references(&doc, &mut diags);
     let name = normalize::project_name(&doc, raw.name_override.as_deref(), &raw.project_dir);
     if name.is_empty() {
         diags.push(Diagnostic::at(
@@ -61,9 +58,15 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
             "project name is empty after normalization; set `name:` or use -p",
         ));
     }
+    // Normalization leaves values of the wrong shape alone, so the schema
+    // still sees them; checking after it types the tree to JSON only once.
     normalize::normalize_tree(&mut doc, &name, &raw.env, &mut diags);
+    let json = doc.to_json();
+    validate::check_schema(&doc, &json, &mut diags);
     bail(&mut diags)?;
-    let project = validate::to_model(&doc, &mut diags);
+    validate::check_references(&doc, &mut diags);
+    bail(&mut diags)?;
+    let project = validate::to_model(&doc, &json, &mut diags);
     bail(&mut diags)?;
     let project = project.ok_or_else(|| LoadError::Invalid(Diagnostics::default()))?;
     check_typed(&doc, &project, &mut diags);

@@ -5,7 +5,7 @@
 //! Every pass collects all of its problems as [`Diagnostic`]s positioned in the
 //! file the offending value came from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use crate::diag::{Diagnostic, did_you_mean};
@@ -25,11 +25,11 @@ fn validator() -> &'static (serde_json::Value, jsonschema::Validator) {
     })
 }
 
-/// Check `doc` against the stack-file schema; one diagnostic per violation.
-pub fn check_schema(doc: &Node, diags: &mut Vec<Diagnostic>) {
+/// Check `json` (the value of `doc`) against the stack-file schema; one
+/// diagnostic per violation, positioned through `doc`.
+pub fn check_schema(doc: &Node, json: &serde_json::Value, diags: &mut Vec<Diagnostic>) {
     let (schema, validator) = validator();
-    let json = doc.to_json();
-    for err in validator.iter_errors(&json) {
+    for err in validator.iter_errors(json) {
         let path = pointer_to_path(doc, err.instance_path().as_str());
         diags.extend(schema_diagnostic(doc, schema, &path, &err));
     }
@@ -182,11 +182,14 @@ pub fn pointer_to_path(doc: &Node, pointer: &str) -> Vec<PathSeg> {
     path
 }
 
-/// Type the tree; every service and every top-level resource is typed on its own
+/// Type `json` (the value of `doc`); every service and every top-level resource is typed on its own
 /// so that a problem in one does not hide problems in the others.
-pub fn to_model(doc: &Node, diags: &mut Vec<Diagnostic>) -> Option<Project> {
-    let json = doc.to_json();
-    let whole = match serde_path_to_error::deserialize::<_, Project>(&json) {
+pub fn to_model(
+    doc: &Node,
+    json: &serde_json::Value,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Project> {
+    let whole = match serde_path_to_error::deserialize::<_, Project>(json) {
         Ok(p) => return Some(p),
         Err(e) => (serde_pointer(e.path()), e.inner().to_string()),
     };
@@ -274,17 +277,17 @@ pub fn check_references(doc: &Node, diags: &mut Vec<Diagnostic>) {
     let Some(services) = doc.get("services").and_then(Node::as_map) else {
         return;
     };
-    let defined = |section: &str| -> Vec<String> {
+    let defined = |section: &str| -> BTreeSet<&str> {
         doc.get(section)
             .and_then(Node::as_map)
-            .map(|m| m.keys().cloned().collect())
+            .map(|m| m.keys().map(String::as_str).collect())
             .unwrap_or_default()
     };
     let networks = defined("networks");
     let volumes = defined("volumes");
     let configs = defined("configs");
     let secrets = defined("secrets");
-    let names: Vec<String> = services.keys().cloned().collect();
+    let names: BTreeSet<&str> = services.keys().map(String::as_str).collect();
     for (name, svc) in services {
         let here = format!("services.{name}");
         for (r, node) in names_in(svc.get("networks")) {
@@ -323,9 +326,9 @@ fn check_ref(
     what: &str,
     name: &str,
     node: &Node,
-    defined: &[String],
+    defined: &BTreeSet<&str>,
 ) {
-    if defined.iter().any(|d| d == name) {
+    if defined.contains(name) {
         return;
     }
     let d = Diagnostic::at(
@@ -333,12 +336,10 @@ fn check_ref(
         format!("{here}.{key}"),
         format!("refers to undefined {what} `{name}`"),
     );
-    diags.push(
-        match did_you_mean(name, defined.iter().map(String::as_str)) {
-            Some(h) => d.with_hint(format!("did you mean `{h}`?")),
-            None => d,
-        },
-    );
+    diags.push(match did_you_mean(name, defined.iter().copied()) {
+        Some(h) => d.with_hint(format!("did you mean `{h}`?")),
+        None => d,
+    });
 }
 
 /// Names in a list-or-map field (`networks`, `depends_on`, `links`).

@@ -569,14 +569,18 @@ impl<'a> Builder<'a> {
                 merges.push(value);
                 continue;
             }
-            if map.contains_key(&key_text) {
-                return Err(YamlError {
-                    pos: key_pos,
-                    message: format!("mapping key {key_text:?} already defined"),
-                });
+            match map.entry(key_text) {
+                indexmap::map::Entry::Occupied(o) => {
+                    return Err(YamlError {
+                        pos: key_pos,
+                        message: format!("mapping key {:?} already defined", o.key()),
+                    });
+                }
+                indexmap::map::Entry::Vacant(v) => {
+                    value.key_pos = Some(key_pos);
+                    v.insert(value);
+                }
             }
-            value.key_pos = Some(key_pos);
-            map.insert(key_text, value);
         }
         for merge in merges {
             apply_merge_key(&mut map, merge)?;
