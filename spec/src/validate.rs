@@ -112,23 +112,53 @@ fn best_branch<'a>(
 fn describe(err: &jsonschema::ValidationError<'_>) -> String {
     use jsonschema::error::ValidationErrorKind as K;
     match err.kind() {
-        K::Type { kind } => format!("must be {}", type_words(&format!("{kind:?}"))),
+        K::Type { kind } => format!("must be {}", type_words(&[format!("{kind:?}")])),
         K::Enum { options } => format!("must be one of {options}"),
-        K::AnyOf { .. } | K::OneOfNotValid { .. } => {
-            format!("{} is not a valid value here", err.instance())
+        K::AnyOf { context } | K::OneOfNotValid { context } => {
+            let kinds: Vec<String> = context
+                .iter()
+                .flatten()
+                .filter_map(|e| match e.kind() {
+                    K::Type { kind } => Some(format!("{kind:?}")),
+                    _ => None,
+                })
+                .collect();
+            if kinds.is_empty() {
+                format!("{} is not a valid value here", err.instance())
+            } else {
+                format!(
+                    "{} is not valid here: must be {}",
+                    err.instance(),
+                    type_words(&kinds)
+                )
+            }
         }
         _ => err.to_string(),
     }
 }
 
-fn type_words(kind: &str) -> String {
-    kind.replace("Single(", "")
-        .replace("Multiple(", "")
-        .replace([')', '(', '{', '}'], "")
-        .to_lowercase()
-        .replace("jsontypeset", "")
-        .trim()
-        .to_string()
+/// "a mapping or a list" from the debug text of JSON Schema type sets.
+fn type_words(kinds: &[String]) -> String {
+    const WORDS: [(&str, &str); 7] = [
+        ("Object", "a mapping"),
+        ("Array", "a list"),
+        ("String", "a string"),
+        ("Integer", "an integer"),
+        ("Number", "a number"),
+        ("Boolean", "a boolean"),
+        ("Null", "null"),
+    ];
+    let text = kinds.join(" ");
+    let words: Vec<&str> = WORDS
+        .iter()
+        .filter(|(name, _)| text.contains(name))
+        .map(|(_, word)| *word)
+        .collect();
+    if words.is_empty() {
+        text
+    } else {
+        words.join(" or ")
+    }
 }
 
 fn lowercase_first(s: &str) -> String {
