@@ -29,7 +29,8 @@ pub fn resolve_relative_paths(doc: &mut Node, dir: &Path) {
     }
 }
 
-fn resolve_service(service: &mut Node, dir: &Path) {
+/// Make the relative paths of one service definition absolute against `dir`.
+pub fn resolve_service(service: &mut Node, dir: &Path) {
     let Some(map) = service.as_map_mut() else {
         return;
     };

@@ -123,8 +123,12 @@ fn extend_service(
         return Ok(without_extends(service));
     };
     chain.push(link);
-    let base = extend_service(base, &base_siblings, &base_dir, env, chain, diags)?;
+    let mut base = extend_service(base, &base_siblings, &base_dir, env, chain, diags)?;
     chain.pop();
+    if file.is_some() {
+        // Paths in another file are relative to that file, as in Compose.
+        crate::paths::resolve_service(&mut base, &base_dir);
+    }
     Ok(merge_services(base, without_extends(service)))
 }
 

@@ -301,3 +301,30 @@ fn config_hash_ignores_replicas_but_not_the_image() {
     assert_eq!(base, hash("services:\n  web: {image: a, profiles: []}\n"));
     assert_ne!(base, hash("services:\n  web: {image: b}\n"));
 }
+
+#[test]
+fn relative_paths_of_a_service_extended_from_another_file_resolve_against_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "lib/common.yml",
+        "services:\n  base:\n    image: a\n    volumes: ['./conf:/etc/app']\n    env_file: [base.env]\n",
+    );
+    write(dir.path(), "lib/base.env", "FROM_BASE=1\n");
+    write(
+        dir.path(),
+        "compose.yaml",
+        "services:\n  web:\n    extends: {file: lib/common.yml, service: base}\n    volumes: ['./data:/data']\n",
+    );
+    let web = service(&load(&opts(dir.path())).unwrap(), "web");
+    let lib = dir.path().join("lib");
+    assert_eq!(
+        web["volumes"][0]["source"],
+        lib.join("conf").display().to_string()
+    );
+    assert_eq!(
+        web["volumes"][1]["source"],
+        dir.path().join("data").display().to_string()
+    );
+    assert_eq!(web["environment"]["FROM_BASE"], "1");
+}
