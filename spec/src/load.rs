@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::yaml::{self, Node, PathSeg, Pos, Value};
+use crate::yaml::{self, Node, Pos, Value};
 use crate::{dotenv, interpolate, merge};
 
 /// File names tried, in order, when no `-f` and no `COMPOSE_FILE` is given.
@@ -319,9 +319,4 @@ pub fn read_document(
 
 fn interpolate_diag(e: interpolate::InterpolateDiag) -> Diagnostic {
     Diagnostic::at(&e.pos, e.path, e.error.to_string())
-}
-
-/// `services.web.ports[0]` for a path.
-pub fn path_string(path: &[PathSeg]) -> String {
-    yaml::path_to_string(path)
 }
