@@ -1,8 +1,29 @@
-//! Built-in container runtime (images, rootfs, namespaces, cgroups, monitor).
-//!
-//! Built so far: image references ([`reference`]). The registry client,
-//! content store, rootfs and process isolation come next.
+//! Built-in container runtime: image references, registry client, content
+//! store, layer unpack, rootfs, OCI runtime spec generation, the per-container
+//! monitor (logs, restart policy, healthchecks) and container lifecycle.
 
+pub mod auth;
+pub mod cgroups;
+pub mod config;
+pub mod container;
+pub mod fsutil;
+pub mod health;
+pub mod init;
+pub mod logs;
+pub mod manager;
+pub mod monitor;
+pub mod oci;
+pub mod prepare;
+pub mod probe;
 pub mod reference;
+pub mod registry;
+pub mod restart;
+pub mod rootfs;
+pub mod spec;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod unpack;
 
+pub use config::{ContainerConfig, Healthcheck, MountSpec, RestartPolicy};
 pub use reference::{Reference, ReferenceError};

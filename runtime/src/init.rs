@@ -1,0 +1,71 @@
+//! The built-in init (`init: true`): PID 1 of the container forks the real
+//! command, forwards every signal it receives to it, reaps every zombie that
+//! gets reparented to it, and exits with the command's status (128 + signal
+//! number when the command was killed by a signal), as tini does.
+//!
+//! It runs inside the container after isolation and seccomp are in place, so
+//! it needs no binary in the image. Signals are blocked and taken with
+//! `sigwait`: blocked signals reach a namespace's PID 1 even without a
+//! handler, which is what lets `stop` end the container at once.
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+use oci_spec::runtime::Spec;
+
+use libcontainer::workload::ExecutorError;
+
+/// Becomes the init of the container and runs the spec's process as its child.
+pub fn run_as_init(spec: &Spec) -> Result<(), ExecutorError> {
+    let all = SigSet::all();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None)
+        .map_err(|e| ExecutorError::Other(format!("init: failed to block signals: {e}")))?;
+    match fork_child()? {
+        ForkResult::Child => {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            libcontainer::workload::default::get_executor().exec(spec)
+        }
+        ForkResult::Parent { child } => std::process::exit(supervise(child, &all)),
+    }
+}
+
+#[allow(unsafe_code)]
+fn fork_child() -> Result<ForkResult, ExecutorError> {
+    // SAFETY: the container's init process is single-threaded at this point
+    // (libcontainer runs the executor in the process it cloned), so the child
+    // may run arbitrary code before exec.
+    unsafe { nix::unistd::fork() }
+        .map_err(|e| ExecutorError::Other(format!("init: failed to fork the command: {e}")))
+}
+
+/// Forwards signals and reaps until `child` exits; returns the exit code.
+fn supervise(child: Pid, all: &SigSet) -> i32 {
+    loop {
+        let signal = match all.wait() {
+            Ok(signal) => signal,
+            Err(_) => continue,
+        };
+        if signal == Signal::SIGCHLD {
+            if let Some(code) = reap(child) {
+                return code;
+            }
+        } else {
+            let _ = kill(child, signal);
+        }
+    }
+}
+
+/// Reaps every exited process; the main child's exit code once it is gone.
+fn reap(child: Pid) -> Option<i32> {
+    let mut result = None;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => result = Some(code),
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => {
+                result = Some(128 + signal as i32);
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return result,
+            Ok(_) => {}
+        }
+    }
+}

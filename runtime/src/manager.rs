@@ -1,0 +1,329 @@
+//! The runtime's front door: create, start, stop, kill, remove, list and
+//! inspect containers, exec into them. Used by the CLI and the reconciler.
+//!
+//! Nothing here forks except [`Runtime::exec`] (call it only from a
+//! single-threaded process); starting a container spawns its monitor with
+//! `std::process::Command`, which is safe from any process.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio as ProcessStdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::config::ContainerConfig;
+use crate::container::{
+    ContainerError, ContainerInfo, ContainerRecord, ContainerState, Files, ImageRef, Paths, Status,
+    io_err, monitor_alive, now_rfc3339, valid_id,
+};
+use crate::monitor::{self, StopRequest};
+use crate::oci::{ExecProcess, OciRuntime, Stdio};
+use crate::reference::Reference;
+use crate::store::{InUse, Store};
+use crate::{cgroups, fsutil, rootfs};
+
+/// How to start a monitor process: a program and the arguments before
+/// `<state_root> <run_dir> <id>` (for the rcompose binary: itself and
+/// [`monitor::MONITOR_ARG`]).
+#[derive(Clone, Debug)]
+pub struct MonitorCommand {
+    /// Executable.
+    pub program: PathBuf,
+    /// Leading arguments.
+    pub args: Vec<String>,
+}
+
+impl MonitorCommand {
+    /// The running executable, re-run with the hidden monitor sub-command.
+    pub fn current_exe() -> std::io::Result<MonitorCommand> {
+        Ok(MonitorCommand {
+            program: std::env::current_exe()?,
+            args: vec![monitor::MONITOR_ARG.to_string()],
+        })
+    }
+}
+
+/// Containers of one state root.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    paths: Paths,
+    monitor: MonitorCommand,
+}
+
+impl Runtime {
+    /// A runtime over `paths`, starting monitors with `monitor`.
+    pub fn new(paths: Paths, monitor: MonitorCommand) -> Runtime {
+        Runtime { paths, monitor }
+    }
+
+    /// Where state lives.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    fn files(&self, id: &str) -> Files {
+        Files::new(self.paths.container_dir(id))
+    }
+
+    /// The image store of this state root.
+    pub fn store(&self) -> Result<Store, ContainerError> {
+        Store::open(&self.paths.state_root).map_err(|source| ContainerError::Image {
+            id: String::new(),
+            reference: String::new(),
+            source,
+        })
+    }
+
+    /// Records a new container of an image already in the store.
+    pub fn create(
+        &self,
+        id: &str,
+        config: ContainerConfig,
+    ) -> Result<ContainerRecord, ContainerError> {
+        if !valid_id(id) {
+            return Err(ContainerError::InvalidName(id.to_string()));
+        }
+        let image_err = |source| ContainerError::Image {
+            id: id.to_string(),
+            reference: config.image.clone(),
+            source,
+        };
+        let store = self.store()?;
+        let name = Reference::parse(&config.image)
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| config.image.clone());
+        let image = store.get(&name).map_err(image_err)?;
+        let files = self.files(id);
+        std::fs::create_dir_all(self.paths.containers_dir())
+            .map_err(io_err(&self.paths.containers_dir()))?;
+        match std::fs::create_dir(files.dir()) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(ContainerError::Exists(id.to_string()));
+            }
+            other => other.map_err(io_err(files.dir()))?,
+        }
+        let record = ContainerRecord {
+            id: id.to_string(),
+            config,
+            image: ImageRef {
+                reference: image.reference,
+                id: image.id,
+                layers: image.layers,
+            },
+            created: now_rfc3339(),
+        };
+        let path = files.path("container.json");
+        fsutil::write_json(&path, &record).map_err(io_err(&path))?;
+        files.update(|s| *s = ContainerState::default())?;
+        Ok(record)
+    }
+
+    /// Starts a container's monitor, which starts the container; returns its pid.
+    pub fn start(&self, id: &str) -> Result<i32, ContainerError> {
+        let info = self.inspect(id)?;
+        if monitor_alive(&info.state) {
+            return Ok(info.state.pid);
+        }
+        let files = self.files(id);
+        let _ = std::fs::remove_file(files.path("stop.json"));
+        let log = files.path("monitor.log");
+        let stderr = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(io_err(&log))?;
+        let mut child = Command::new(&self.monitor.program)
+            .args(&self.monitor.args)
+            .arg(&self.paths.state_root)
+            .arg(&self.paths.run_dir)
+            .arg(id)
+            .stdin(ProcessStdio::null())
+            .stdout(ProcessStdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(io_err(&self.monitor.program))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let _ = child.wait();
+        let start_err = |message: &str| ContainerError::Start {
+            id: id.to_string(),
+            message: message.to_string(),
+        };
+        match line.trim().split_once(' ') {
+            Some(("started", pid)) => pid.parse().map_err(|_| start_err(line.trim())),
+            Some(("error", message)) => Err(start_err(message)),
+            _ => Err(start_err(
+                "the monitor exited without a word; see monitor.log",
+            )),
+        }
+    }
+
+    /// Stops a container: stop signal, then SIGKILL after the grace period.
+    pub fn stop(&self, id: &str, timeout: Option<Duration>) -> Result<(), ContainerError> {
+        let files = self.files(id);
+        let ContainerInfo { record, state } = self.inspect(id)?;
+        if !monitor_alive(&state) {
+            return self.recover(id).map(|_| ());
+        }
+        let request = StopRequest {
+            timeout_secs: timeout.map(|t| t.as_secs()),
+        };
+        let path = files.path("stop.json");
+        fsutil::write_json(&path, &request).map_err(io_err(&path))?;
+        signal_pid(id, state.monitor_pid, Signal::SIGTERM)?;
+        let grace = timeout
+            .or(record.config.stop_grace_period)
+            .unwrap_or(monitor::DEFAULT_GRACE);
+        let deadline = Instant::now() + grace + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if !monitor_alive(&files.state()?) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(ContainerError::Start {
+            id: id.to_string(),
+            message: "the monitor did not stop the container in time".into(),
+        })
+    }
+
+    /// Sends a signal to a running container's PID 1.
+    pub fn kill(&self, id: &str, signal: Signal) -> Result<(), ContainerError> {
+        let state = self.inspect(id)?.state;
+        if state.status != Status::Running || state.pid <= 0 {
+            return Err(ContainerError::Start {
+                id: id.to_string(),
+                message: "container is not running".into(),
+            });
+        }
+        signal_pid(id, state.pid, signal)
+    }
+
+    /// Removes a container and everything it left (mounts, cgroup, state, files).
+    pub fn remove(&self, id: &str, force: bool) -> Result<(), ContainerError> {
+        let info = self.inspect(id)?;
+        if monitor_alive(&info.state) {
+            if !force {
+                return Err(ContainerError::Running(id.to_string()));
+            }
+            self.stop(id, Some(Duration::ZERO))?;
+        }
+        self.cleanup_run(id);
+        let dir = self.paths.container_dir(id);
+        fsutil::remove_dir_all_if_exists(&dir).map_err(io_err(&dir))
+    }
+
+    /// Tears down what a run may have left when its monitor is gone.
+    fn cleanup_run(&self, id: &str) {
+        let oci = OciRuntime::new(self.paths.oci_root());
+        if oci.load(id).is_ok() {
+            let _ = oci.kill(id, Signal::SIGKILL, true);
+            let _ = oci.delete(id, true);
+        }
+        cgroups::remove(id);
+        let _ = rootfs::unmount(&self.paths.container_dir(id).join("bundle/rootfs"));
+    }
+
+    /// Notices a container whose monitor died (crash, reboot) and marks it dead.
+    pub fn recover(&self, id: &str) -> Result<ContainerState, ContainerError> {
+        let files = self.files(id);
+        let state = files.state()?;
+        let stale =
+            matches!(state.status, Status::Running | Status::Restarting) && !monitor_alive(&state);
+        if !stale {
+            return Ok(state);
+        }
+        self.cleanup_run(id);
+        files.update(|s| {
+            s.status = Status::Dead;
+            s.pid = 0;
+            s.monitor_pid = 0;
+            s.finished_at.get_or_insert_with(now_rfc3339);
+            s.error
+                .get_or_insert_with(|| "its monitor is gone".to_string());
+        })
+    }
+
+    /// One container.
+    pub fn inspect(&self, id: &str) -> Result<ContainerInfo, ContainerError> {
+        let files = self.files(id);
+        let record = files.record()?;
+        let state = self.recover(id)?;
+        Ok(ContainerInfo { record, state })
+    }
+
+    /// Every container, by id.
+    pub fn list(&self) -> Result<Vec<ContainerInfo>, ContainerError> {
+        let dir = self.paths.containers_dir();
+        let mut ids = Vec::new();
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(io_err(&dir))?;
+                    ids.push(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            match self.inspect(&id) {
+                Ok(info) => out.push(info),
+                Err(ContainerError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Images and layers the containers use (for `image rm` and `prune`).
+    pub fn in_use(&self) -> Result<InUse, ContainerError> {
+        let mut in_use = InUse::default();
+        for info in self.list()? {
+            in_use
+                .images
+                .entry(info.record.image.id.clone())
+                .or_insert(info.record.id.clone());
+            in_use
+                .layers
+                .extend(info.record.image.layers.iter().cloned());
+        }
+        Ok(in_use)
+    }
+
+    /// Runs a process in a running container; returns its host pid (forks: see module doc).
+    pub fn exec(
+        &self,
+        id: &str,
+        process: &ExecProcess,
+        stdio: Stdio,
+    ) -> Result<i32, ContainerError> {
+        let state = self.inspect(id)?.state;
+        if state.status != Status::Running {
+            return Err(ContainerError::Start {
+                id: id.to_string(),
+                message: "container is not running".into(),
+            });
+        }
+        Ok(OciRuntime::new(self.paths.oci_root()).exec(id, process, stdio)?)
+    }
+
+    /// Directory holding a container's log files.
+    pub fn log_dir(&self, id: &str) -> PathBuf {
+        self.paths.container_dir(id)
+    }
+}
+
+fn signal_pid(id: &str, pid: i32, signal: Signal) -> Result<(), ContainerError> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).map_err(|e| {
+        ContainerError::Signal {
+            id: id.to_string(),
+            source: e.into(),
+        }
+    })
+}

@@ -1,0 +1,185 @@
+//! Containers on the real kernel: isolation, security defaults, limits.
+//! Root tests: `#[ignore]`d so that a non-root run reports them as skipped;
+//! `scripts/test.sh` runs them when root.
+
+mod common;
+
+use common::{Host, host_with_probe};
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_container_runs_its_command_as_pid_1_and_its_output_is_logged() {
+    let host = Host::new(&[]);
+    let config = host.config(&["sh", "-c", "echo pid=$$; echo oops >&2; exit 3"]);
+    let (state, output) = host.run_to_end("c-basic", config);
+    assert_eq!(state.exit_code, Some(3), "{state:#?}");
+    assert!(output.contains("pid=1\n"), "{output}");
+    assert!(output.contains("oops\n"), "{output}");
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_container_sees_only_its_own_processes_hostname_and_mounts() {
+    let host = Host::new(&[]);
+    let script = "ps -o pid,args; echo ---; hostname; cat /proc/self/mountinfo";
+    let mut config = host.config(&["sh", "-c", script]);
+    config.hostname = Some("box1".into());
+    let (state, output) = host.run_to_end("c-isolation", config);
+    assert_eq!(state.exit_code, Some(0), "{output}");
+    let (ps, rest) = output.split_once("---\n").unwrap();
+    let processes: Vec<&str> = ps.lines().skip(1).map(str::trim_start).collect();
+    assert!(processes[0].starts_with("1 sh -c"), "{output}");
+    // sh and the ps it forked: nothing of the host.
+    assert_eq!(processes.len(), 2, "host processes are visible: {output}");
+    assert!(rest.lines().any(|l| l == "box1"), "{output}");
+    let mount_points: Vec<&str> = rest.lines().filter_map(|l| l.split(' ').nth(4)).collect();
+    assert!(mount_points.contains(&"/"), "{output}");
+    for point in mount_points {
+        let ours = [
+            "/",
+            "/proc",
+            "/dev",
+            "/sys",
+            "/etc/hostname",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+        ];
+        let inside = ours
+            .iter()
+            .any(|p| point == *p || point.starts_with(&format!("{p}/")));
+        assert!(inside, "host mount {point} is visible: {output}");
+    }
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn masked_paths_read_empty_and_proc_sys_is_read_only() {
+    let host = Host::new(&[]);
+    // Docker's masked files that this kernel has (kcore only with CONFIG_PROC_KCORE).
+    let masked: Vec<&str> = [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+    ]
+    .into_iter()
+    .filter(|p| std::path::Path::new(p).exists())
+    .collect();
+    assert!(!masked.is_empty());
+    let mut script = String::new();
+    for path in &masked {
+        script.push_str(&format!("echo {path}=$(wc -c < {path}); "));
+    }
+    script.push_str(
+        "ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid && echo writable;",
+    );
+    script.push_str("for f in /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids/pids.max; do [ -e $f ] && echo 999999999 > $f && echo cgroup-writable; done");
+    let (_, output) = host.run_to_end("c-masked", host.config(&["sh", "-c", &script]));
+    for path in &masked {
+        assert!(
+            output.contains(&format!("{path}=0\n")),
+            "{path} is not masked: {output}"
+        );
+    }
+    assert!(
+        output.contains("\n0\n"),
+        "/sys/firmware is not masked: {output}"
+    );
+    assert!(!output.contains("writable"), "{output}");
+    assert!(output.contains("Read-only file system"), "{output}");
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn the_capability_set_is_dockers_default_and_cap_add_extends_it() {
+    let host = Host::new(&[]);
+    let caps = host.config(&["grep", "^CapEff", "/proc/self/status"]);
+    let (_, output) = host.run_to_end("c-caps", caps);
+    assert!(output.contains("00000000a80425fb"), "{output}");
+    let mut more = host.config(&["grep", "^CapEff", "/proc/self/status"]);
+    more.cap_add = vec!["NET_ADMIN".into()];
+    more.cap_drop = vec!["MKNOD".into()];
+    let (_, output) = host.run_to_end("c-caps2", more);
+    // + NET_ADMIN (bit 12), - MKNOD (bit 27)
+    assert!(output.contains("00000000a00435fb"), "{output}");
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_syscall_the_seccomp_profile_blocks_fails_with_eperm() {
+    let host = host_with_probe();
+    let (_, output) = host.run_to_end("c-seccomp", host.config(&["probe", "keyctl"]));
+    assert_eq!(output.trim(), "keyctl: EPERM");
+    let mut unconfined = host.config(&["probe", "keyctl"]);
+    unconfined.security_opt = vec!["seccomp=unconfined".into()];
+    let (_, output) = host.run_to_end("c-unconfined", unconfined);
+    assert_ne!(
+        output.trim(),
+        "keyctl: EPERM",
+        "without seccomp keyctl must get past the filter"
+    );
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_process_over_the_memory_limit_is_oom_killed_and_the_exit_says_so() {
+    let host = host_with_probe();
+    let mut config = host.config(&["probe", "alloc", "200"]);
+    config.memory = Some(64 << 20);
+    config.memory_swap = Some(64 << 20);
+    let (state, output) = host.run_to_end("c-oom", config);
+    assert!(!output.contains("allocated"), "{output}");
+    assert_eq!(state.exit_code, Some(137), "{state:#?}");
+    assert!(state.oom_killed, "{state:#?}");
+    let mut small = host.config(&["probe", "alloc", "16"]);
+    small.memory = Some(64 << 20);
+    let (state, output) = host.run_to_end("c-no-oom", small);
+    assert!(
+        output.contains("allocated") && !state.oom_killed,
+        "{output} {state:#?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_pids_limit_stops_a_fork_bomb() {
+    let host = Host::new(&[]);
+    let script = "i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done; ps | wc -l; kill $(jobs -p) 2>/dev/null; exit 0";
+    let mut config = host.config(&["sh", "-c", script]);
+    config.pids_limit = Some(20);
+    let (_, output) = host.run_to_end("c-pids", config);
+    assert!(output.contains("can't fork"), "{output}");
+    let counted = output
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .next_back();
+    assert!(counted.is_none_or(|n| n <= 21), "{output}");
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_read_only_root_refuses_writes() {
+    let host = Host::new(&[]);
+    let mut config = host.config(&[
+        "sh",
+        "-c",
+        "touch /x && echo wrote; touch /tmp/y && echo tmp",
+    ]);
+    config.read_only = true;
+    let (_, output) = host.run_to_end("c-ro", config);
+    assert!(!output.contains("wrote"), "{output}");
+    assert!(output.contains("Read-only file system"), "{output}");
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn the_user_is_resolved_from_the_images_passwd() {
+    let host = Host::new(&[]);
+    let mut config = host.config(&["id"]);
+    config.user = Some("nobody".into());
+    let (_, output) = host.run_to_end("c-user", config);
+    assert!(
+        output.starts_with("uid=65534(nobody) gid=65534(nogroup)"),
+        "{output}"
+    );
+}
