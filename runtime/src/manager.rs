@@ -211,17 +211,27 @@ impl Runtime {
             }
             self.stop(id, Some(Duration::ZERO))?;
         }
-        self.cleanup_run(id);
+        self.cleanup_run(id, info.state.pid);
         let dir = self.paths.container_dir(id);
         fsutil::remove_dir_all_if_exists(&dir).map_err(io_err(&dir))
     }
 
     /// Tears down what a run may have left when its monitor is gone.
-    fn cleanup_run(&self, id: &str) {
+    fn cleanup_run(&self, id: &str, pid: i32) {
+        // Killing PID 1 of the container's pid namespace ends every process in it.
+        if pid > 0 && in_container_cgroup(pid, id) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            // Its cgroup can only be removed once it is gone.
+            wait_gone(pid, Duration::from_secs(5));
+        }
         let oci = OciRuntime::new(self.paths.oci_root());
         if oci.load(id).is_ok() {
-            let _ = oci.kill(id, Signal::SIGKILL, true);
-            let _ = oci.delete(id, true);
+            if let Err(e) = oci.kill(id, Signal::SIGKILL, true) {
+                tracing::debug!("cleanup of {id}: {e}");
+            }
+            if let Err(e) = oci.delete(id, true) {
+                tracing::warn!("cleanup of {id}: {}", monitor::error_chain(&e));
+            }
         }
         cgroups::remove(id);
         let _ = rootfs::unmount(&self.paths.container_dir(id).join("bundle/rootfs"));
@@ -236,7 +246,7 @@ impl Runtime {
         if !stale {
             return Ok(state);
         }
-        self.cleanup_run(id);
+        self.cleanup_run(id, state.pid);
         files.update(|s| {
             s.status = Status::Dead;
             s.pid = 0;
@@ -317,6 +327,26 @@ impl Runtime {
     pub fn log_dir(&self, id: &str) -> PathBuf {
         self.paths.container_dir(id)
     }
+}
+
+/// Waits until process `pid` has exited (it may stay a zombie of someone else).
+fn wait_gone(pid: i32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
+        if !matches!(state, Some(c) if c != 'Z' && c != 'X') {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether process `pid` is in container `id`'s cgroup (guards against pid reuse).
+fn in_container_cgroup(pid: i32, id: &str) -> bool {
+    let wanted = cgroups::cgroups_path(id);
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .is_ok_and(|text| text.lines().any(|l| l.ends_with(&wanted)))
 }
 
 fn signal_pid(id: &str, pid: i32, signal: Signal) -> Result<(), ContainerError> {

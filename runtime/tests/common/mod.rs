@@ -84,8 +84,13 @@ impl Host {
     /// Creates and starts a container; it is removed when the host drops.
     pub fn run(&self, id: &str, config: rcompose_runtime::ContainerConfig) -> i32 {
         self.runtime.create(id, config).unwrap();
-        self.ids.borrow_mut().push(id.to_string());
+        self.track(id);
         self.runtime.start(id).unwrap()
+    }
+
+    /// Removes the container when the host drops.
+    pub fn track(&self, id: &str) {
+        self.ids.borrow_mut().push(id.to_string());
     }
 
     /// Waits until `check` holds for the container's state (panics after `limit`).
