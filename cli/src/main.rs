@@ -9,6 +9,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod config;
+mod container;
+mod host;
+mod image;
+mod image_load;
+mod oci;
 mod schema;
 
 /// Make this host match a Compose stack file.
@@ -17,6 +22,8 @@ mod schema;
 struct Cli {
     #[command(flatten)]
     project: ProjectArgs,
+    #[command(flatten)]
+    host: host::HostArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,23 +69,70 @@ enum Command {
     Config(config::ConfigArgs),
     /// Print the JSON Schema of the stack file.
     Schema,
+    /// Manage images: pull, ls, rm, prune, load, import.
+    Image(image::ImageArgs),
+    /// Manage single containers: run, create, start, stop, kill, rm, ls, logs, exec, stats.
+    Container(container::ContainerArgs),
+    /// The OCI runtime command line (create, start, state, kill, delete, run) on a bundle.
+    #[command(disable_help_flag = true)]
+    Oci {
+        /// Arguments of the OCI runtime command line (see `rcompose oci --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RCOMPOSE_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    // A container monitor is this binary re-run with a hidden first argument;
+    // it must start before anything else (it forks, so no threads yet).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(rcompose_runtime::monitor::MONITOR_ARG) {
+        let code = rcompose_runtime::monitor::main(&args[2..]);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    // `rcompose oci` takes runc's flags (its own `--root` among them), so it
+    // parses its arguments itself, before the global options could claim them.
+    if args.get(1).map(String::as_str) == Some("oci") {
+        init_tracing();
+        return report(oci::run(&args[2..]));
+    }
+    init_tracing();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Config(args) => config::run(&cli.project, args),
         Command::Schema => schema::run(),
+        Command::Image(args) => image::run(&cli.host, args),
+        Command::Container(args) => container::run(&cli.host, args),
+        Command::Oci { args } => oci::run(args),
     };
+    report(result)
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RCOMPOSE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The exit code of a command, printing its error with every cause.
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // Catches clashing flags (a sub-command's `-f` against the global `--file`).
+        super::Cli::command().debug_assert();
     }
 }

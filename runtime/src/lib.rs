@@ -9,6 +9,7 @@ pub mod container;
 pub mod fsutil;
 pub mod health;
 pub mod init;
+pub mod load;
 pub mod logs;
 pub mod manager;
 pub mod monitor;

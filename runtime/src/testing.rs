@@ -241,3 +241,50 @@ pub fn state_root() -> io::Result<(tempfile::TempDir, PathBuf)> {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// Writes an OCI bundle to `dir`: busybox in `rootfs/` and a `config.json`
+/// with Docker's defaults running `args`. Returns the bundle path.
+pub fn oci_bundle(dir: &Path, args: &[&str]) -> io::Result<PathBuf> {
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs)?;
+    let layer = busybox_layer(&[])?;
+    crate::unpack::unpack_layer(
+        &layer[..],
+        crate::unpack::Compression::None,
+        &rootfs,
+        crate::unpack::Mode::Flat,
+    )
+    .map_err(io::Error::other)?;
+    let config = crate::ContainerConfig {
+        command: Some(args.iter().map(|s| s.to_string()).collect()),
+        ..crate::ContainerConfig::default()
+    };
+    let image = oci_spec::image::Config::default();
+    let no_limits = |_: &str| None;
+    let input = crate::spec::SpecInput {
+        id: "bundle",
+        config: &config,
+        image: &image,
+        rootfs: &rootfs,
+        passwd: None,
+        group: None,
+        cgroups_path: "/rcompose/oci-bundle".to_string(),
+        hard_limits: &no_limits,
+        kernel: None,
+        host_hostname: None,
+        cgroup_mounts: &[],
+    };
+    let mut spec = crate::spec::build_spec(&input).map_err(io::Error::other)?;
+    // A bundle names its rootfs relative to itself, and gets a cgroup per id from the runtime.
+    spec.set_root(Some(
+        oci_spec::runtime::RootBuilder::default()
+            .path("rootfs")
+            .build()
+            .map_err(io::Error::other)?,
+    ));
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(None);
+    }
+    std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
+    Ok(dir.to_path_buf())
+}

@@ -1,0 +1,150 @@
+//! `rcompose image` and `rcompose container` end to end: pull from a real
+//! registry on 127.0.0.1 with basic auth, run, logs, exec, stats, stop, rm,
+//! image rm and prune. Root tests: `#[ignore]`d so that a non-root run
+//! reports them as skipped; `scripts/test.sh` runs them when root.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use rcompose_runtime::testing::{self, TestRegistry};
+
+struct Env {
+    dir: tempfile::TempDir,
+    auth: std::path::PathBuf,
+}
+
+impl Env {
+    fn rcompose(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_rcompose"))
+            .args(args)
+            .env("RCOMPOSE_ROOT", self.dir.path().join("state"))
+            .env("RCOMPOSE_RUN_DIR", self.dir.path().join("run"))
+            .env("REGISTRY_AUTH_FILE", &self.auth)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.rcompose(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "rcompose {args:?} failed: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.rcompose(&["container", "rm", "--force", "web"]);
+    }
+}
+
+fn setup() -> (TestRegistry, Env, String) {
+    assert!(testing::is_root(), "this test needs root");
+    let registry = TestRegistry::start(true).unwrap();
+    let layer = testing::busybox_layer(&[]).unwrap();
+    let config = testing::image_config(serde_json::json!({ "Cmd": ["sh"] }));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(registry.push("test/busybox:1", &[layer], config))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("auth.json");
+    let image = format!("{}/test/busybox:1", registry.addr);
+    (registry, Env { dir, auth }, image)
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_pull_without_credentials_fails_with_a_clear_error_and_succeeds_with_them() {
+    let (registry, env, image) = setup();
+    let out = env.rcompose(&["image", "pull", &image]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("failed to pull {image}")),
+        "{stderr}"
+    );
+    registry.write_auth_file(&env.auth).unwrap();
+    let pulled = env.ok(&["image", "pull", "-q", &image]);
+    assert!(pulled.is_empty());
+    let listed = env.ok(&["image", "ls"]);
+    assert!(listed.contains(&image), "{listed}");
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_container_runs_logs_execs_stops_and_is_removed_with_its_image() {
+    let (registry, env, image) = setup();
+    registry.write_auth_file(&env.auth).unwrap();
+    let script = "echo hello; echo to-stderr >&2; sleep 600";
+    env.ok(&[
+        "container",
+        "run",
+        "--name",
+        "web",
+        &image,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let logs = env.ok(&["container", "logs", "web"]);
+    let logs = if logs.is_empty() {
+        env.ok(&["container", "logs", "web"])
+    } else {
+        logs
+    };
+    assert!(logs.contains("hello\n"), "{logs}");
+    let stamped = env.ok(&["container", "logs", "--timestamps", "--tail", "1", "web"]);
+    assert_eq!(stamped.lines().count(), 1, "{stamped}");
+    assert!(stamped.starts_with("20"), "{stamped}");
+    let exec = env.rcompose(&[
+        "container",
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "echo in-$(hostname); exit 4",
+    ]);
+    assert_eq!(exec.status.code(), Some(4));
+    assert!(
+        String::from_utf8_lossy(&exec.stdout).starts_with("in-"),
+        "{exec:?}"
+    );
+    let listed = env.ok(&["container", "ls"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("web ") && l.contains("running")),
+        "{listed}"
+    );
+    let stats = env.ok(&["container", "stats", "web"]);
+    assert!(
+        stats.lines().nth(1).is_some_and(|l| l.starts_with("web")),
+        "{stats}"
+    );
+    env.ok(&["container", "stop", "-t", "1", "web"]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&env.ok(&["container", "inspect", "web"])).unwrap();
+    assert_eq!(inspect["state"]["status"], "exited");
+    assert_eq!(inspect["state"]["exit_code"], 137);
+    let refused = env.rcompose(&["image", "rm", &image]);
+    assert!(
+        !refused.status.success(),
+        "an image in use must not be removed"
+    );
+    env.ok(&["container", "rm", "web"]);
+    env.ok(&["image", "rm", &image]);
+    let pruned = env.ok(&["image", "prune"]);
+    assert!(pruned.starts_with("Deleted "), "{pruned}");
+    for dir in ["layers", "blobs/sha256"] {
+        let path = env.dir.path().join("state/images").join(dir);
+        assert_eq!(
+            std::fs::read_dir(&path).unwrap().count(),
+            0,
+            "{dir} not pruned"
+        );
+    }
+    assert!(!Path::new(&env.dir.path().join("state/containers/web")).exists());
+}
