@@ -131,6 +131,53 @@ impl TestRegistry {
             .map_err(io::Error::other)?;
         Ok(response.manifest_url)
     }
+
+    fn client(&self) -> (oci_client::Client, RegistryAuth) {
+        let client = oci_client::Client::new(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(vec![self.addr.clone()]),
+            ..ClientConfig::default()
+        });
+        let auth = match &self.credentials {
+            Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        (client, auth)
+    }
+
+    /// Pushes an image index `repo_tag` whose entries are images pushed
+    /// before: `(architecture, repo_tag of that image)`, all linux.
+    pub async fn push_index(&self, repo_tag: &str, entries: &[(&str, &str)]) -> io::Result<String> {
+        let (client, auth) = self.client();
+        let parse = |tag: &str| -> io::Result<oci_client::Reference> {
+            format!("{}/{tag}", self.addr)
+                .parse()
+                .map_err(io::Error::other)
+        };
+        let mut manifests = Vec::new();
+        for (arch, tag) in entries {
+            let accepted = [oci_client::manifest::OCI_IMAGE_MEDIA_TYPE];
+            let (bytes, digest) = client
+                .pull_manifest_raw(&parse(tag)?, &auth, &accepted)
+                .await
+                .map_err(io::Error::other)?;
+            manifests.push(serde_json::json!({
+                "mediaType": oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+                "digest": digest,
+                "size": bytes.len(),
+                "platform": { "architecture": arch, "os": "linux" },
+            }));
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+            "manifests": manifests,
+        });
+        let index = serde_json::from_value(index).map_err(io::Error::other)?;
+        client
+            .push_manifest_list(&parse(repo_tag)?, &auth, index)
+            .await
+            .map_err(io::Error::other)
+    }
 }
 
 impl Drop for TestRegistry {

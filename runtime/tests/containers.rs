@@ -183,3 +183,45 @@ fn the_user_is_resolved_from_the_images_passwd() {
         "{output}"
     );
 }
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn ulimits_sysctls_env_and_working_dir_reach_the_process() {
+    let host = Host::new(&[]);
+    let script = "ulimit -n; ulimit -Hn; cat /proc/sys/net/ipv4/ip_forward; echo $GREETING; pwd";
+    let mut config = host.config(&["sh", "-c", script]);
+    config.ulimits.insert("nofile".into(), (1000, 2000));
+    config
+        .sysctls
+        .insert("net.ipv4.ip_forward".into(), "1".into());
+    config.env.insert("GREETING".into(), "hi there".into());
+    config.working_dir = Some("/tmp".into());
+    let (state, output) = host.run_to_end("c-settings", config);
+    assert_eq!(state.exit_code, Some(0), "{output}");
+    assert_eq!(output, "1000\n2000\n1\nhi there\n/tmp\n");
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_read_only_bind_mount_is_readable_but_not_writable() {
+    let host = Host::new(&[]);
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("file"), "from the host").unwrap();
+    let mut config = host.config(&[
+        "sh",
+        "-c",
+        "cat /data/file; echo; touch /data/new && echo wrote",
+    ]);
+    config.mounts.push(rcompose_runtime::MountSpec {
+        target: "/data".into(),
+        source: data.path().display().to_string(),
+        kind: "bind".into(),
+        options: vec!["ro".into()],
+    });
+    let (_, output) = host.run_to_end("c-bind", config);
+    assert!(output.starts_with("from the host\n"), "{output}");
+    assert!(
+        !output.contains("wrote") && !data.path().join("new").exists(),
+        "{output}"
+    );
+}

@@ -101,3 +101,46 @@ async fn a_registry_with_basic_auth_needs_the_credentials_from_the_auth_file() {
             .is_file()
     );
 }
+
+#[tokio::test]
+async fn an_image_index_resolves_to_the_manifest_of_the_host_platform() {
+    let registry = TestRegistry::start(false).unwrap();
+    let config = || testing::image_config(serde_json::json!({ "Cmd": ["sh"] }));
+    for arch in ["amd64", "arm64"] {
+        let marker = vec![("marker".to_string(), arch.as_bytes().to_vec(), 0o644)];
+        let layer = testing::busybox_layer(&marker).unwrap();
+        registry
+            .push(&format!("multi/img:{arch}"), &[layer], config())
+            .await
+            .unwrap();
+    }
+    // The host's entry comes second, so taking the first would be wrong.
+    let host = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let other = if host == "amd64" { "arm64" } else { "amd64" };
+    let entries = [
+        (other, format!("multi/img:{other}")),
+        (host, format!("multi/img:{host}")),
+    ];
+    let entries: Vec<(&str, &str)> = entries.iter().map(|(a, t)| (*a, t.as_str())).collect();
+    registry
+        .push_index("multi/img:latest", &entries)
+        .await
+        .unwrap();
+    let (_tmp, root) = testing::state_root().unwrap();
+    let store = Store::open(&root).unwrap();
+    let reference = Reference::parse(&format!("{}/multi/img", registry.addr)).unwrap();
+    let record = registry::pull(&store, &reference, &PullOptions::default())
+        .await
+        .unwrap();
+    let layer = store.layer_path(&record.layers[0]).unwrap();
+    assert_eq!(std::fs::read_to_string(layer.join("marker")).unwrap(), host);
+    assert_ne!(
+        record.repo_digest.as_deref(),
+        Some(record.manifest_digest.as_str()),
+        "the repo digest is the index's"
+    );
+}
