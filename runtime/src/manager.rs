@@ -323,6 +323,14 @@ impl Runtime {
         Ok(OciRuntime::new(self.paths.oci_root()).exec(id, process, stdio)?)
     }
 
+    /// `user[:group]` as ids, looked up in the running container's `/etc/passwd` and `/etc/group`.
+    pub fn resolve_user(&self, id: &str, user: &str) -> Result<(u32, u32), ContainerError> {
+        let rootfs = self.paths.container_dir(id).join("bundle/rootfs");
+        let passwd = crate::prepare::read_in_root(&rootfs, "/etc/passwd");
+        let group = crate::prepare::read_in_root(&rootfs, "/etc/group");
+        Ok(crate::spec::resolve_user(user, passwd.as_deref(), group.as_deref())?)
+    }
+
     /// Directory holding a container's log files.
     pub fn log_dir(&self, id: &str) -> PathBuf {
         self.paths.container_dir(id)

@@ -142,7 +142,7 @@ pub fn cgroup_mount_points(mountinfo: &str) -> Vec<String> {
 }
 
 /// Reads a small file of the image, resolving it inside the rootfs.
-fn read_in_root(rootfs: &std::path::Path, path: &str) -> Option<String> {
+pub fn read_in_root(rootfs: &std::path::Path, path: &str) -> Option<String> {
     let root = Root::open(rootfs).ok()?;
     let mut file = root.resolve(path).ok()?.reopen(OpenFlags::O_RDONLY).ok()?;
     let mut text = String::new();

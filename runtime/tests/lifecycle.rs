@@ -250,3 +250,24 @@ fn after_its_monitor_is_killed_a_container_is_noticed_dead_and_removed_cleanly()
     host.runtime.remove("c-crash", false).unwrap();
     assert_eq!(leftovers(&host, "c-crash", pid), Vec::<String>::new());
 }
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_command_that_does_not_exist_fails_the_start_clearly_and_leaves_nothing_running() {
+    let host = Host::new(&[]);
+    host.runtime.create("c-missing", host.config(&["/no/such/binary"])).unwrap();
+    host.track("c-missing");
+    let started = host.runtime.start("c-missing");
+    let state = match started {
+        Err(e) => {
+            let message = e.to_string();
+            assert!(message.contains("c-missing"), "{message}");
+            host.runtime.inspect("c-missing").unwrap().state
+        }
+        // The exec may fail after start returned: then the run exits at once.
+        Ok(_) => host.wait_exit("c-missing", Duration::from_secs(10)),
+    };
+    assert_eq!(state.status, Status::Exited, "{state:#?}");
+    assert_ne!(state.exit_code, Some(0));
+    assert_eq!(leftovers(&host, "c-missing", state.pid).len(), 1, "only its directory remains");
+}

@@ -34,6 +34,17 @@ pub use seccomp::KernelVersion;
 use security::SecurityOpts;
 pub use signal::{parse_signal, stop_signal};
 
+/// Resolves `user[:group]` (names or ids) against an image's `/etc/passwd`
+/// and `/etc/group` texts, as the container's process would get it: `(uid, gid)`.
+pub fn resolve_user(
+    user: &str,
+    passwd: Option<&str>,
+    group: Option<&str>,
+) -> Result<(u32, u32), SpecError> {
+    let resolved = users::resolve(Some(user), &[], passwd, group)?;
+    Ok((resolved.uid, resolved.gid))
+}
+
 /// Length of the id prefix Docker uses as the default hostname.
 const SHORT_ID_LEN: usize = 12;
 
@@ -233,6 +244,13 @@ mod tests {
         let seccomp = linux(&spec).seccomp().as_ref().unwrap();
         assert_eq!(seccomp.default_action(), LinuxSeccompAction::ScmpActErrno);
         assert_eq!(process(&spec).no_new_privileges(), None);
+    }
+
+    #[test]
+    fn an_exec_user_resolves_by_name_and_by_id() {
+        assert_eq!(resolve_user("nobody", Some(PASSWD), None).unwrap(), (65534, 65534));
+        assert_eq!(resolve_user("1234:5", Some(PASSWD), None).unwrap(), (1234, 5));
+        assert!(resolve_user("ghost", Some(PASSWD), None).is_err());
     }
 
     #[test]
