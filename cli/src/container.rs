@@ -15,6 +15,7 @@ use rcompose_runtime::logs::{self, LogQuery};
 use rcompose_runtime::manager::Runtime;
 use rcompose_runtime::oci::{ExecProcess, Stdio};
 use rcompose_runtime::store::Store;
+use rcompose_runtime::tty;
 
 use crate::host::HostArgs;
 use crate::image::{self, PullArgs};
@@ -154,6 +155,12 @@ struct ExecArgs {
     /// Numeric `uid[:gid]`.
     #[arg(short, long)]
     user: Option<String>,
+    /// Give the command a pseudo-terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// Keep stdin open (with `--tty`: forward it to the terminal).
+    #[arg(short, long)]
+    interactive: bool,
     /// Name.
     name: String,
     /// Command and arguments.
@@ -364,19 +371,14 @@ fn print_logs(runtime: &Runtime, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Runs a command in the container with this terminal's stdio; exits with its status.
+/// Runs a command in the container with this terminal's stdio, or a new
+/// pseudo-terminal with `--tty`; exits with its status.
 fn exec(runtime: &Runtime, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let (uid, gid) = match &args.user {
         None => (None, None),
         Some(user) => {
-            let (u, g) = user
-                .split_once(':')
-                .map_or((user.as_str(), None), |(u, g)| (u, Some(g)));
-            let uid = u
-                .parse()
-                .with_context(|| format!("exec --user takes numeric ids, not {u:?}"))?;
-            let gid = g.map(str::parse).transpose().context("invalid gid")?;
-            (Some(uid), gid)
+            let (uid, gid) = runtime.resolve_user(&args.name, user)?;
+            (Some(uid), Some(gid))
         }
     };
     let process = ExecProcess {
@@ -385,8 +387,32 @@ fn exec(runtime: &Runtime, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         cwd: args.workdir.as_ref().map(Into::into),
         uid,
         gid,
+        console_socket: None,
+    };
+    if args.tty {
+        return exec_with_tty(runtime, args, process);
+    }
+    let pid = runtime.exec(&args.name, &process, Stdio::default())?;
+    Ok(ExitCode::from(wait_exit_code(pid)))
+}
+
+/// `exec --tty`: the pty master comes back over a console socket and this
+/// process relays between it and its own stdio until the command is done.
+fn exec_with_tty(
+    runtime: &Runtime,
+    args: &ExecArgs,
+    process: ExecProcess,
+) -> anyhow::Result<ExitCode> {
+    use std::os::fd::AsFd as _;
+    let socket = tty::ConsoleSocket::bind(&runtime.paths().run_dir.join("tty"))?;
+    let process = ExecProcess {
+        console_socket: Some(socket.path().to_path_buf()),
+        ..process
     };
     let pid = runtime.exec(&args.name, &process, Stdio::default())?;
+    let master = socket.receive_master()?;
+    drop(socket);
+    tty::attach(master.as_fd(), pid, args.interactive)?;
     Ok(ExitCode::from(wait_exit_code(pid)))
 }
 

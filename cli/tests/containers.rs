@@ -148,3 +148,43 @@ fn a_container_runs_logs_execs_stops_and_is_removed_with_its_image() {
     }
     assert!(!Path::new(&env.dir.path().join("state/containers/web")).exists());
 }
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn exec_runs_as_the_containers_user_and_directory_unless_told_otherwise() {
+    let (registry, env, image) = setup();
+    registry.write_auth_file(&env.auth).unwrap();
+    env.ok(&["image", "pull", "-q", &image]);
+    let out = env.rcompose(&[
+        "container",
+        "create",
+        "--name",
+        "web",
+        "--user",
+        "nobody",
+        &image,
+        "sleep",
+        "600",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    env.ok(&["container", "start", "web"]);
+    let default = env.ok(&["container", "exec", "web", "id", "-u"]);
+    assert_eq!(default.trim(), "65534");
+    let root = env.ok(&[
+        "container",
+        "exec",
+        "--user",
+        "root",
+        "web",
+        "sh",
+        "-c",
+        "id -u; pwd",
+    ]);
+    assert_eq!(root, "0\n/\n");
+    let missing = env.rcompose(&["container", "exec", "--user", "ghost", "web", "true"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("ghost"),
+        "{missing:?}"
+    );
+}

@@ -24,6 +24,7 @@ pub mod spec;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tty;
 pub mod unpack;
 
 pub use config::{ContainerConfig, Healthcheck, MountSpec, RestartPolicy};

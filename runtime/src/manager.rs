@@ -320,7 +320,29 @@ impl Runtime {
                 message: "container is not running".into(),
             });
         }
-        Ok(OciRuntime::new(self.paths.oci_root()).exec(id, process, stdio)?)
+        let process = self.with_container_defaults(id, process);
+        Ok(OciRuntime::new(self.paths.oci_root()).exec(id, &process, stdio)?)
+    }
+
+    /// An exec runs as the container's user and in its working directory
+    /// unless it says otherwise, as `docker exec` does.
+    fn with_container_defaults(&self, id: &str, process: &ExecProcess) -> ExecProcess {
+        let mut process = process.clone();
+        let bundle = self.paths.container_dir(id).join("bundle/config.json");
+        let Some(main) = oci_spec::runtime::Spec::load(&bundle)
+            .ok()
+            .and_then(|s| s.process().clone())
+        else {
+            return process;
+        };
+        if process.uid.is_none() {
+            process.uid = Some(main.user().uid());
+            process.gid = Some(main.user().gid());
+        }
+        if process.cwd.is_none() {
+            process.cwd = Some(main.cwd().clone());
+        }
+        process
     }
 
     /// `user[:group]` as ids, looked up in the running container's `/etc/passwd` and `/etc/group`.
@@ -328,7 +350,11 @@ impl Runtime {
         let rootfs = self.paths.container_dir(id).join("bundle/rootfs");
         let passwd = crate::prepare::read_in_root(&rootfs, "/etc/passwd");
         let group = crate::prepare::read_in_root(&rootfs, "/etc/group");
-        Ok(crate::spec::resolve_user(user, passwd.as_deref(), group.as_deref())?)
+        Ok(crate::spec::resolve_user(
+            user,
+            passwd.as_deref(),
+            group.as_deref(),
+        )?)
     }
 
     /// Directory holding a container's log files.

@@ -13,11 +13,14 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::tenant_builder::TenantContainerBuilder;
 use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::error::LibcontainerError;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::sys::signal::Signal;
-use oci_spec::runtime::Spec;
+use oci_spec::OciSpecError;
+use oci_spec::runtime::{Capabilities, LinuxCapabilities, Process, Spec, UserBuilder};
 
 /// Why an OCI runtime operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -187,11 +190,13 @@ impl OciRuntime {
     }
 
     /// Runs an extra process inside a running container; returns its host pid.
+    /// With `process.console_socket` it gets a pseudo-terminal instead of `stdio`.
     pub fn exec(&self, id: &str, process: &ExecProcess, stdio: Stdio) -> Result<i32, OciError> {
         let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_executor(InitExecutor { init: false })
             .with_root_path(&self.root)
-            .map_err(runtime_err("exec in", id))?;
+            .map_err(runtime_err("exec in", id))?
+            .with_console_socket(process.console_socket.as_ref());
         if let Some(fd) = stdio.stdin {
             builder = builder.with_stdin(fd);
         }
@@ -201,18 +206,142 @@ impl OciRuntime {
         if let Some(fd) = stdio.stderr {
             builder = builder.with_stderr(fd);
         }
-        let pid = builder
-            .as_tenant()
-            .with_container_args(process.args.clone())
-            .with_env(process.env.clone().into_iter().collect())
-            .with_cwd(process.cwd.as_ref())
-            .with_user(process.uid)
-            .with_group(process.gid)
-            .with_detach(true)
-            .build()
-            .map_err(runtime_err("exec in", id))?;
+        let tenant = builder.as_tenant().with_detach(true);
+        let pid = match &process.console_socket {
+            Some(socket) => self.exec_with_terminal(id, tenant, process, socket)?,
+            None => tenant
+                .with_container_args(process.args.clone())
+                .with_env(process.env.clone().into_iter().collect())
+                .with_cwd(process.cwd.as_ref())
+                .with_user(process.uid)
+                .with_group(process.gid)
+                .build()
+                .map_err(runtime_err("exec in", id))?,
+        };
         Ok(pid.as_raw())
     }
+
+    /// The tenant builder has no option for `process.terminal`, so the whole
+    /// process goes in as a `process.json`, removed once the process runs.
+    fn exec_with_terminal(
+        &self,
+        id: &str,
+        tenant: TenantContainerBuilder,
+        process: &ExecProcess,
+        socket: &Path,
+    ) -> Result<nix::unistd::Pid, OciError> {
+        let container = self.load(id)?;
+        let spec = Spec::load(container.bundle().join("config.json"))
+            .map_err(|e| runtime_err("exec in", id)(e.into()))?;
+        let terminal_process = tty_process(spec.process().as_ref(), process)
+            .map_err(|e| runtime_err("exec in", id)(e.into()))?;
+        let dir = self.root.join(id);
+        let path = dir.join(format!("exec-process-{}.json", std::process::id()));
+        let json = serde_json::to_vec(&terminal_process)
+            .map_err(|e| runtime_err("exec in", id)(LibcontainerError::OtherSerialization(e)))?;
+        write_private(&path, &json)
+            .map_err(|e| runtime_err("exec in", id)(LibcontainerError::OtherIO(e)))?;
+        let built = tenant.with_process(Some(&path)).build();
+        let _ = std::fs::remove_file(&path);
+        remove_console_links(&dir, socket);
+        built.map_err(runtime_err("exec in", id))
+    }
+}
+
+/// Writes `bytes` to a new file only root can read: it holds the exec's environment.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
+
+/// Removes the links to `socket` that libcontainer leaves in the container's
+/// state directory (`tenant-tty-*.sock`, one per exec with a terminal).
+fn remove_console_links(dir: &Path, socket: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_tty_link = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("tenant-tty-");
+        if is_tty_link && std::fs::read_link(entry.path()).is_ok_and(|target| target == socket) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The process of an exec with a terminal: what libcontainer's tenant builder
+/// makes of the same options (`TenantContainerBuilder::adapt_spec_for_tenant`),
+/// plus `terminal` and a default `TERM`. `init` is the container's process.
+fn tty_process(init: Option<&Process>, exec: &ExecProcess) -> Result<Process, OciSpecError> {
+    let mut process = Process::default();
+    let init_env = init.and_then(|p| p.env().as_deref()).unwrap_or_default();
+    process
+        .set_terminal(Some(true))
+        .set_args(Some(exec.args.clone()))
+        .set_env(Some(tty_env(init_env, &exec.env)))
+        .set_capabilities(Some(tenant_capabilities(
+            init.and_then(|p| p.capabilities().as_ref()),
+        )))
+        .set_user(
+            UserBuilder::default()
+                .uid(exec.uid.unwrap_or(0))
+                .gid(exec.gid.unwrap_or(0))
+                .build()?,
+        );
+    if let Some(cwd) = &exec.cwd {
+        process.set_cwd(cwd.clone());
+    }
+    if let Some(init) = init {
+        process.set_exec_cpu_affinity(init.exec_cpu_affinity().clone());
+        if let Some(no_new_privileges) = init.no_new_privileges() {
+            process.set_no_new_privileges(Some(no_new_privileges));
+        }
+    }
+    Ok(process)
+}
+
+/// The container's environment overridden by the exec's; a terminal gets
+/// `TERM=xterm` unless either names one, as `docker exec -t` does.
+fn tty_env(init: &[String], overrides: &[(String, String)]) -> Vec<String> {
+    let key = |entry: &str| entry.split('=').next().unwrap_or("").to_string();
+    let mut env: Vec<String> = init
+        .iter()
+        .filter(|entry| !overrides.iter().any(|(k, _)| *k == key(entry)))
+        .cloned()
+        .collect();
+    env.extend(overrides.iter().map(|(k, v)| format!("{k}={v}")));
+    if !env.iter().any(|entry| key(entry) == "TERM") {
+        env.push("TERM=xterm".to_string());
+    }
+    env
+}
+
+/// The capabilities libcontainer gives an exec with no extra ones: the
+/// container's sets, with inheritable and ambient only when inheritable is set.
+fn tenant_capabilities(init: Option<&LinuxCapabilities>) -> LinuxCapabilities {
+    let set = |pick: fn(&LinuxCapabilities) -> &Option<Capabilities>| {
+        Some(init.and_then(|c| pick(c).clone()).unwrap_or_default())
+    };
+    let mut caps = LinuxCapabilities::default();
+    caps.set_bounding(set(LinuxCapabilities::bounding))
+        .set_effective(set(LinuxCapabilities::effective))
+        .set_permitted(set(LinuxCapabilities::permitted));
+    match init.and_then(|c| c.inheritable().clone()) {
+        Some(inheritable) => caps
+            .set_inheritable(Some(inheritable))
+            .set_ambient(set(LinuxCapabilities::ambient)),
+        None => caps.set_inheritable(None).set_ambient(None),
+    };
+    caps
 }
 
 /// An extra process to run in a container.
@@ -228,6 +357,9 @@ pub struct ExecProcess {
     pub uid: Option<u32>,
     /// Group id.
     pub gid: Option<u32>,
+    /// Unix socket that receives the master of a pseudo-terminal made for the
+    /// process (`docker exec -t`); the process's stdio is then that terminal.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// Runs the container's command, optionally under the built-in init.
@@ -255,5 +387,79 @@ impl Executor for InitExecutor {
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         libcontainer::workload::default::get_executor().validate(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use oci_spec::runtime::{Capability, ProcessBuilder};
+
+    use super::*;
+
+    fn exec(args: &[&str]) -> ExecProcess {
+        ExecProcess {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..ExecProcess::default()
+        }
+    }
+
+    #[test]
+    fn a_terminal_exec_gets_term_unless_the_container_or_the_exec_names_one() {
+        let init = ["PATH=/bin".to_string()];
+        assert_eq!(tty_env(&init, &[]), ["PATH=/bin", "TERM=xterm"]);
+        let with_term = ["TERM=vt100".to_string()];
+        assert_eq!(tty_env(&with_term, &[]), ["TERM=vt100"]);
+        let overrides = [("TERM".to_string(), "screen".to_string())];
+        assert_eq!(tty_env(&with_term, &overrides), ["TERM=screen"]);
+    }
+
+    #[test]
+    fn exec_variables_override_the_containers() {
+        let init = ["A=1".to_string(), "B=2".to_string(), "TERM=x".to_string()];
+        let overrides = [("A".to_string(), "9".to_string())];
+        assert_eq!(tty_env(&init, &overrides), ["B=2", "TERM=x", "A=9"]);
+    }
+
+    #[test]
+    fn a_terminal_process_keeps_what_a_plain_exec_would_get() {
+        let caps: Capabilities = [Capability::Chown, Capability::Kill].into();
+        let mut init_caps = LinuxCapabilities::default();
+        init_caps
+            .set_bounding(Some(caps.clone()))
+            .set_effective(Some(caps.clone()))
+            .set_permitted(Some(caps.clone()))
+            .set_inheritable(None)
+            .set_ambient(Some(caps.clone()));
+        let init = ProcessBuilder::default()
+            .env(vec!["PATH=/bin".to_string()])
+            .capabilities(init_caps)
+            .no_new_privileges(false)
+            .build()
+            .unwrap();
+        let mut process = exec(&["tty"]);
+        process.uid = Some(1000);
+        process.cwd = Some("/tmp".into());
+
+        let made = tty_process(Some(&init), &process).unwrap();
+        assert_eq!(made.terminal(), Some(true));
+        assert_eq!(made.args().as_deref(), Some(&["tty".to_string()][..]));
+        assert_eq!(made.cwd(), Path::new("/tmp"));
+        assert_eq!((made.user().uid(), made.user().gid()), (1000, 0));
+        assert_eq!(made.no_new_privileges(), Some(false));
+        let made_caps = made.capabilities().as_ref().unwrap();
+        assert_eq!(made_caps.bounding().as_ref(), Some(&caps));
+        assert_eq!(made_caps.permitted().as_ref(), Some(&caps));
+        // libcontainer drops ambient capabilities without inheritable ones.
+        assert_eq!(made_caps.ambient(), &None);
+        assert_eq!(made_caps.inheritable(), &None);
+    }
+
+    #[test]
+    fn a_terminal_process_in_a_container_without_capabilities_gets_none() {
+        let made = tty_process(None, &exec(&["sh"])).unwrap();
+        let made_caps = made.capabilities().as_ref().unwrap();
+        assert_eq!(made_caps.effective().as_ref(), Some(&Capabilities::new()));
+        assert_eq!(made.no_new_privileges(), Some(true));
+        assert_eq!(made.cwd(), Path::new("/"));
     }
 }

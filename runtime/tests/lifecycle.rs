@@ -255,7 +255,9 @@ fn after_its_monitor_is_killed_a_container_is_noticed_dead_and_removed_cleanly()
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn a_command_that_does_not_exist_fails_the_start_clearly_and_leaves_nothing_running() {
     let host = Host::new(&[]);
-    host.runtime.create("c-missing", host.config(&["/no/such/binary"])).unwrap();
+    host.runtime
+        .create("c-missing", host.config(&["/no/such/binary"]))
+        .unwrap();
     host.track("c-missing");
     let started = host.runtime.start("c-missing");
     let state = match started {
@@ -269,5 +271,9 @@ fn a_command_that_does_not_exist_fails_the_start_clearly_and_leaves_nothing_runn
     };
     assert_eq!(state.status, Status::Exited, "{state:#?}");
     assert_ne!(state.exit_code, Some(0));
-    assert_eq!(leftovers(&host, "c-missing", state.pid).len(), 1, "only its directory remains");
+    assert_eq!(
+        leftovers(&host, "c-missing", state.pid).len(),
+        1,
+        "only its directory remains"
+    );
 }

@@ -248,8 +248,14 @@ mod tests {
 
     #[test]
     fn an_exec_user_resolves_by_name_and_by_id() {
-        assert_eq!(resolve_user("nobody", Some(PASSWD), None).unwrap(), (65534, 65534));
-        assert_eq!(resolve_user("1234:5", Some(PASSWD), None).unwrap(), (1234, 5));
+        assert_eq!(
+            resolve_user("nobody", Some(PASSWD), None).unwrap(),
+            (65534, 65534)
+        );
+        assert_eq!(
+            resolve_user("1234:5", Some(PASSWD), None).unwrap(),
+            (1234, 5)
+        );
         assert!(resolve_user("ghost", Some(PASSWD), None).is_err());
     }
 
