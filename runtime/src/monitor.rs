@@ -232,11 +232,21 @@ impl Monitor {
     fn start_once(&mut self) -> Result<Run, String> {
         let prepared = prepare::bundle(&self.paths, &self.record).map_err(|e| format!("{e:#}"))?;
         let _ = self.oci.delete(&self.id, true);
+        // With `tty: true` the process gets a pseudo-terminal whose master
+        // comes back over a console socket; its output is logged as stdout.
+        let console = match self.record.config.tty {
+            true => Some(
+                crate::tty::ConsoleSocket::bind(&self.paths.run_dir.join("tty"))
+                    .map_err(|e| error_chain(&e))?,
+            ),
+            false => None,
+        };
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let stdin = File::open("/dev/null").map_err(|e| e.to_string())?;
         let opts = CreateOptions {
             init: self.record.config.init,
+            console_socket: console.as_ref().map(|c| c.path().to_path_buf()),
             stdio: Stdio {
                 stdin: Some(stdin.into()),
                 stdout: Some(out_w),
@@ -248,6 +258,10 @@ impl Monitor {
             .oci
             .create(&self.id, &prepared.bundle, opts)
             .map_err(|e| error_chain(&e))?;
+        let (stdout, stderr) = match &console {
+            Some(socket) => (socket.receive_master().map_err(|e| error_chain(&e))?, None),
+            None => (out_r, Some(err_r)),
+        };
         self.oci.start(&self.id).map_err(|e| error_chain(&e))?;
         let pid = Pid::from_raw(pid);
         let pidfd = rustix::process::pidfd_open(
@@ -272,8 +286,8 @@ impl Monitor {
         Ok(Run {
             pid,
             pidfd,
-            stdout: Some(out_r),
-            stderr: Some(err_r),
+            stdout: Some(stdout),
+            stderr,
             started: Instant::now(),
             started_at: SystemTime::now(),
         })

@@ -225,3 +225,16 @@ fn a_read_only_bind_mount_is_readable_but_not_writable() {
         "{output}"
     );
 }
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_tty_container_gets_a_terminal_and_its_output_is_logged() {
+    let host = Host::new(&[]);
+    let mut config = host.config(&["sh", "-c", "tty; test -t 1 && echo is-a-tty; echo $TERM"]);
+    config.tty = true;
+    let (state, output) = host.run_to_end("c-tty", config);
+    assert_eq!(state.exit_code, Some(0), "{output}");
+    assert!(output.starts_with("/dev/pts/"), "{output:?}");
+    assert!(output.contains("is-a-tty"), "{output:?}");
+    assert!(output.contains("xterm"), "{output:?}");
+}
