@@ -113,6 +113,7 @@ pub fn bundle(paths: &Paths, record: &ContainerRecord) -> Result<Prepared, Prepa
         kernel: KernelVersion::parse(&release),
         host_hostname: Some(&host),
         cgroup_mounts: &mounts,
+        host_bounding: host_bounding(),
     };
     let spec = spec::build_spec(&input)?;
     let bundle = paths.container_dir(&record.id).join("bundle");
@@ -121,6 +122,18 @@ pub fn bundle(paths: &Paths, record: &ContainerRecord) -> Result<Prepared, Prepa
     json.and_then(|bytes| crate::fsutil::write_atomic(&path, &bytes))
         .map_err(|source| PrepareError::Write { path, source })?;
     Ok(Prepared { bundle })
+}
+
+/// The capability bounding set of this process, from /proc/self/status.
+fn host_bounding() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_cap_bounding(&status)
+}
+
+/// The `CapBnd` mask in the text of a /proc/<pid>/status file.
+pub fn parse_cap_bounding(status: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
 }
 
 /// Mount points of the host's cgroup hierarchies.
@@ -219,6 +232,12 @@ pub fn stop_signal(paths: &Paths, record: &ContainerRecord) -> Signal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bounding_set_is_read_from_proc_status() {
+        let status = "Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0\n";
+        assert_eq!(parse_cap_bounding(status), Some(0x1fffeffffff));
+    }
 
     #[test]
     fn cgroup_hierarchies_are_found_in_mountinfo() {

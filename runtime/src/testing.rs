@@ -320,6 +320,7 @@ pub fn oci_bundle(dir: &Path, args: &[&str]) -> io::Result<PathBuf> {
         kernel: None,
         host_hostname: None,
         cgroup_mounts: &[],
+        host_bounding: None,
     };
     let mut spec = crate::spec::build_spec(&input).map_err(io::Error::other)?;
     // A bundle names its rootfs relative to itself, and gets a cgroup per id from the runtime.

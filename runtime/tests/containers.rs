@@ -238,3 +238,51 @@ fn a_tty_container_gets_a_terminal_and_its_output_is_logged() {
     assert!(output.contains("is-a-tty"), "{output:?}");
     assert!(output.contains("xterm"), "{output:?}");
 }
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn privileged_lifts_the_capability_set_seccomp_and_masks() {
+    let host = host_with_probe();
+    let script = "grep ^CapEff /proc/self/status; probe keyctl; wc -c < /proc/timer_list";
+    let mut config = host.config(&["sh", "-c", script]);
+    config.privileged = true;
+    let (_, output) = host.run_to_end("c-priv", config);
+    assert!(!output.contains("keyctl: EPERM"), "{output}");
+    assert!(!output.contains("00000000a80425fb"), "{output}");
+    let effective = output
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap();
+    let bits = u64::from_str_radix(effective, 16).unwrap();
+    assert!(bits.count_ones() >= 38, "not every capability: {output}");
+    assert!(
+        !output.ends_with("\n0\n"),
+        "/proc/timer_list is still masked: {output}"
+    );
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn cpu_limits_land_in_the_containers_cgroup() {
+    let host = Host::new(&[]);
+    let mut config = host.config(&["sleep", "600"]);
+    config.cpus = Some(0.5);
+    config.cpu_shares = Some(512);
+    host.run("c-cpu", config);
+    let v1 = std::path::Path::new("/sys/fs/cgroup/cpu/rcompose/c-cpu");
+    if v1.exists() {
+        let read = |f: &str| {
+            std::fs::read_to_string(v1.join(f))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        assert_eq!(read("cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpu.cfs_period_us"), "100000");
+        assert_eq!(read("cpu.shares"), "512");
+    } else {
+        let max = std::fs::read_to_string("/sys/fs/cgroup/rcompose/c-cpu/cpu.max").unwrap();
+        assert_eq!(max.trim(), "50000 100000");
+    }
+}

@@ -75,13 +75,16 @@ pub struct SpecInput<'a> {
     /// Mount points of the host's cgroup hierarchies (`/sys/fs/cgroup/memory`,
     /// …): the container sees them read-only, so it cannot raise its own limits.
     pub cgroup_mounts: &'a [String],
+    /// The host's capability bounding set (`CapBnd` of /proc/self/status):
+    /// `privileged` and `cap_add: ALL` grant no more than it holds.
+    pub host_bounding: Option<u64>,
 }
 
 /// Builds the OCI runtime spec of a container.
 pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let config = input.config;
     let opts = SecurityOpts::parse(&config.security_opt)?;
-    let caps = security::capabilities(config)?;
+    let caps = security::capabilities(config, input.host_bounding)?;
     let hostname = hostname(input);
     let process = process::build(input, &hostname, &caps, opts.no_new_privileges)?;
     let linux = linux(input, &caps, &opts)?;
@@ -208,6 +211,7 @@ mod tests {
             kernel: Some(KernelVersion { major: 6, minor: 8 }),
             host_hostname: Some("buildhost"),
             cgroup_mounts,
+            host_bounding: None,
         };
         build_spec(&input)
     }

@@ -167,16 +167,23 @@ fn parse_cap_list(names: &[String]) -> Result<CapList, SpecError> {
 
 /// The container's capability set, following moby's `TweakCapabilities`:
 /// `cap_add: ALL` grants everything but `cap_drop`; `cap_drop: ALL` keeps only
-/// `cap_add`; otherwise defaults minus drops plus adds.
-pub(crate) fn capabilities(config: &ContainerConfig) -> Result<Capabilities, SpecError> {
+/// `cap_add`; otherwise defaults minus drops plus adds. "Everything" is what
+/// the host's bounding set (`host_bounding`, a bit mask) allows, as Docker
+/// grants a privileged container the daemon's own capabilities.
+pub(crate) fn capabilities(
+    config: &ContainerConfig,
+    host_bounding: Option<u64>,
+) -> Result<Capabilities, SpecError> {
     let adds = parse_cap_list(&config.cap_add)?;
     let drops = parse_cap_list(&config.cap_drop)?;
+    let everything = ALL_CAPABILITIES
+        .into_iter()
+        .filter(move |c| host_bounding.is_none_or(|mask| mask & (1 << capability_bit(*c)) != 0));
     if config.privileged {
-        return Ok(ALL_CAPABILITIES.into_iter().collect());
+        return Ok(everything.collect());
     }
     if adds.all {
-        let kept = ALL_CAPABILITIES.into_iter();
-        return Ok(kept.filter(|c| !drops.caps.contains(c)).collect());
+        return Ok(everything.filter(|c| !drops.caps.contains(c)).collect());
     }
     let mut caps: Capabilities = if drops.all {
         Capabilities::new()
@@ -186,6 +193,54 @@ pub(crate) fn capabilities(config: &ContainerConfig) -> Result<Capabilities, Spe
     };
     caps.extend(adds.caps);
     Ok(caps)
+}
+
+/// The kernel's number of a capability (its bit in `CapBnd` and friends).
+pub(crate) fn capability_bit(cap: Capability) -> u32 {
+    use Capability as C;
+    match cap {
+        C::Chown => 0,
+        C::DacOverride => 1,
+        C::DacReadSearch => 2,
+        C::Fowner => 3,
+        C::Fsetid => 4,
+        C::Kill => 5,
+        C::Setgid => 6,
+        C::Setuid => 7,
+        C::Setpcap => 8,
+        C::LinuxImmutable => 9,
+        C::NetBindService => 10,
+        C::NetBroadcast => 11,
+        C::NetAdmin => 12,
+        C::NetRaw => 13,
+        C::IpcLock => 14,
+        C::IpcOwner => 15,
+        C::SysModule => 16,
+        C::SysRawio => 17,
+        C::SysChroot => 18,
+        C::SysPtrace => 19,
+        C::SysPacct => 20,
+        C::SysAdmin => 21,
+        C::SysBoot => 22,
+        C::SysNice => 23,
+        C::SysResource => 24,
+        C::SysTime => 25,
+        C::SysTtyConfig => 26,
+        C::Mknod => 27,
+        C::Lease => 28,
+        C::AuditWrite => 29,
+        C::AuditControl => 30,
+        C::Setfcap => 31,
+        C::MacOverride => 32,
+        C::MacAdmin => 33,
+        C::Syslog => 34,
+        C::WakeAlarm => 35,
+        C::BlockSuspend => 36,
+        C::AuditRead => 37,
+        C::Perfmon => 38,
+        C::Bpf => 39,
+        C::CheckpointRestore => 40,
+    }
 }
 
 /// The OCI form of a capability set. Inheritable and ambient stay empty like
@@ -244,7 +299,7 @@ mod tests {
 
     #[test]
     fn default_set_is_dockers_fourteen_capabilities() {
-        let caps = capabilities(&ContainerConfig::default()).unwrap();
+        let caps = capabilities(&ContainerConfig::default(), None).unwrap();
         assert_eq!(caps.len(), 14);
         assert!(caps.contains(&Capability::NetBindService));
         assert!(!caps.contains(&Capability::SysAdmin));
@@ -259,7 +314,11 @@ mod tests {
 
     #[test]
     fn cap_add_accepts_prefix_and_any_case() {
-        let caps = capabilities(&config_with_caps(&["cap_sys_admin", "Net_Admin"], &[])).unwrap();
+        let caps = capabilities(
+            &config_with_caps(&["cap_sys_admin", "Net_Admin"], &[]),
+            None,
+        )
+        .unwrap();
         assert!(caps.contains(&Capability::SysAdmin));
         assert!(caps.contains(&Capability::NetAdmin));
         assert_eq!(caps.len(), 16);
@@ -267,22 +326,48 @@ mod tests {
 
     #[test]
     fn cap_drop_removes_from_the_default_set() {
-        let caps = capabilities(&config_with_caps(&[], &["CAP_NET_RAW", "mknod"])).unwrap();
+        let caps = capabilities(&config_with_caps(&[], &["CAP_NET_RAW", "mknod"]), None).unwrap();
         assert_eq!(caps.len(), 12);
         assert!(!caps.contains(&Capability::NetRaw));
     }
 
     #[test]
     fn drop_all_then_add_net_admin_gives_just_net_admin() {
-        let caps = capabilities(&config_with_caps(&["NET_ADMIN"], &["ALL"])).unwrap();
+        let caps = capabilities(&config_with_caps(&["NET_ADMIN"], &["ALL"]), None).unwrap();
         assert_eq!(caps, Capabilities::from([Capability::NetAdmin]));
     }
 
     #[test]
     fn add_all_grants_everything_except_drops() {
-        let caps = capabilities(&config_with_caps(&["all"], &["SYS_MODULE"])).unwrap();
+        let caps = capabilities(&config_with_caps(&["all"], &["SYS_MODULE"]), None).unwrap();
         assert_eq!(caps.len(), ALL_CAPABILITIES.len() - 1);
         assert!(!caps.contains(&Capability::SysModule));
+    }
+
+    #[test]
+    fn privileged_grants_only_what_the_hosts_bounding_set_holds() {
+        let config = ContainerConfig {
+            privileged: true,
+            ..ContainerConfig::default()
+        };
+        let without_sys_resource = !(1u64 << 24) & ((1u64 << 41) - 1);
+        let caps = capabilities(&config, Some(without_sys_resource)).unwrap();
+        assert_eq!(caps.len(), 40);
+        assert!(!caps.contains(&Capability::SysResource));
+        let all = capabilities(&config, None).unwrap();
+        assert_eq!(all.len(), 41);
+    }
+
+    #[test]
+    fn capability_numbers_are_the_kernels() {
+        assert_eq!(capability_bit(Capability::Chown), 0);
+        assert_eq!(capability_bit(Capability::SysAdmin), 21);
+        assert_eq!(capability_bit(Capability::CheckpointRestore), 40);
+        let bits: std::collections::BTreeSet<u32> = ALL_CAPABILITIES
+            .iter()
+            .map(|c| capability_bit(*c))
+            .collect();
+        assert_eq!(bits.len(), 41, "two capabilities share a number");
     }
 
     #[test]
@@ -292,18 +377,18 @@ mod tests {
             cap_drop: vec!["ALL".into()],
             ..ContainerConfig::default()
         };
-        assert_eq!(capabilities(&config).unwrap().len(), 41);
+        assert_eq!(capabilities(&config, None).unwrap().len(), 41);
     }
 
     #[test]
     fn an_unknown_capability_name_is_rejected() {
-        let err = capabilities(&config_with_caps(&["CAP_FLY"], &[])).unwrap_err();
+        let err = capabilities(&config_with_caps(&["CAP_FLY"], &[]), None).unwrap_err();
         assert_eq!(err, SpecError::InvalidCapability("CAP_FLY".into()));
     }
 
     #[test]
     fn oci_capabilities_leave_inheritable_and_ambient_empty() {
-        let caps = capabilities(&ContainerConfig::default()).unwrap();
+        let caps = capabilities(&ContainerConfig::default(), None).unwrap();
         let linux = linux_capabilities(&caps);
         assert_eq!(linux.bounding().as_ref(), Some(&caps));
         assert_eq!(linux.permitted().as_ref(), Some(&caps));
