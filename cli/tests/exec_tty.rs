@@ -71,18 +71,10 @@ impl Drop for Container {
 fn start(name: &'static str) -> Container {
     assert!(testing::is_root(), "this test needs root");
     let registry = TestRegistry::start(true).unwrap();
-    let layer = testing::busybox_layer(&[]).unwrap();
-    let config = testing::image_config(serde_json::json!({ "Cmd": ["sh"] }));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(registry.push("test/busybox:1", &[layer], config))
-        .unwrap();
+    let image = registry.push_busybox("test/busybox:1", &[]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let auth = dir.path().join("auth.json");
     registry.write_auth_file(&auth).unwrap();
-    let image = format!("{}/test/busybox:1", registry.addr);
     let container = Container {
         dir,
         auth,

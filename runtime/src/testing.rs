@@ -132,6 +132,21 @@ impl TestRegistry {
         Ok(response.manifest_url)
     }
 
+    /// Pushes a busybox image (plus `extra` files, `Cmd ["sh"]`) as `repo_tag`
+    /// from synchronous code; returns the full reference `127.0.0.1:<port>/<repo_tag>`.
+    pub fn push_busybox(&self, repo_tag: &str, extra: &[ExtraFile]) -> io::Result<String> {
+        let layer = busybox_layer(extra)?;
+        let config = image_config(serde_json::json!({
+            "Cmd": ["sh"],
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        }));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(self.push(repo_tag, &[layer], config))?;
+        Ok(format!("{}/{repo_tag}", self.addr))
+    }
+
     fn client(&self) -> (oci_client::Client, RegistryAuth) {
         let client = oci_client::Client::new(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(vec![self.addr.clone()]),

@@ -37,21 +37,12 @@ impl Host {
             state_root: tmp.path().join("state"),
             run_dir: tmp.path().join("run"),
         };
-        let image = format!("{}/test/busybox:1", registry.addr);
-        let layer = testing::busybox_layer(extra).unwrap();
-        let config = testing::image_config(serde_json::json!({
-            "Cmd": ["sh"],
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        }));
+        let image = registry.push_busybox("test/busybox:1", extra).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            registry
-                .push("test/busybox:1", &[layer], config)
-                .await
-                .unwrap();
             let store = Store::open(&paths.state_root).unwrap();
             let reference = Reference::parse(&image).unwrap();
             registry::pull(&store, &reference, &PullOptions::default())
