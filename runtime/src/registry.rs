@@ -128,10 +128,23 @@ pub fn registry_auth(reference: &Reference, opts: &PullOptions) -> RegistryAuth 
     }
 }
 
-/// Converts our normalized reference into the registry client's.
+/// Converts our normalized reference into the registry client's, field by
+/// field (parsing the text again would compile the client's large regex).
 pub fn client_reference(reference: &Reference) -> Result<oci_client::Reference, PullError> {
-    let text = reference.to_string();
-    text.parse().map_err(|_| PullError::Reference(text))
+    let (registry, repository) = (reference.registry.clone(), reference.repository.clone());
+    Ok(match (&reference.tag, &reference.digest) {
+        (Some(tag), Some(digest)) => oci_client::Reference::with_tag_and_digest(
+            registry,
+            repository,
+            tag.clone(),
+            digest.clone(),
+        ),
+        (None, Some(digest)) => {
+            oci_client::Reference::with_digest(registry, repository, digest.clone())
+        }
+        (Some(tag), None) => oci_client::Reference::with_tag(registry, repository, tag.clone()),
+        (None, None) => return Err(PullError::Reference(reference.to_string())),
+    })
 }
 
 /// Pulls `reference` into `store` and tags it; returns the stored record.
@@ -148,6 +161,7 @@ pub async fn pull(
     };
     let client = client_for(reference, opts);
     let oref = client_reference(reference)?;
+    debug_assert_eq!(oref.whole(), reference.to_string());
     let auth = registry_auth(reference, opts);
     let (manifest, manifest_digest, config, list_digest) = client
         .pull_manifest_and_config_and_list_digest(&oref, &auth)
