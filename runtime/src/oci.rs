@@ -132,6 +132,7 @@ impl OciRuntime {
             .with_detach(true)
             .build()
             .map_err(runtime_err("create", id))?;
+        apply_oom_killer_setting(bundle, &container);
         Ok(container.pid().map_or(0, |p| p.as_raw()))
     }
 
@@ -342,6 +343,43 @@ fn tenant_capabilities(init: Option<&LinuxCapabilities>) -> LinuxCapabilities {
         None => caps.set_inheritable(None).set_ambient(None),
     };
     caps
+}
+
+/// libcontainer 0.7 leaves `linux.resources.memory.disableOOMKiller` unapplied;
+/// on cgroup v1 it is one file (`memory.oom_control`) of the container's cgroup.
+fn apply_oom_killer_setting(bundle: &Path, container: &Container) {
+    let Ok(spec) = Spec::load(bundle.join("config.json")) else {
+        return;
+    };
+    let linux = spec.linux().as_ref();
+    let disable = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
+    let Some(pid) = container.pid().filter(|_| disable) else {
+        return;
+    };
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let memory = cgroups.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then(|| path.to_string())
+    });
+    if let Some(path) = memory {
+        let file = Path::new("/sys/fs/cgroup/memory")
+            .join(path.trim_start_matches('/'))
+            .join("memory.oom_control");
+        if let Err(e) = std::fs::write(&file, "1") {
+            tracing::warn!(
+                "failed to disable the OOM killer in {}: {e}",
+                file.display()
+            );
+        }
+    }
 }
 
 /// An extra process to run in a container.
