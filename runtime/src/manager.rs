@@ -233,6 +233,8 @@ impl Runtime {
                 tracing::warn!("cleanup of {id}: {}", monitor::error_chain(&e));
             }
         }
+        // A delete that failed half-way (a failing hook, say) must not leave state behind.
+        let _ = fsutil::remove_dir_all_if_exists(&self.paths.oci_root().join(id));
         cgroups::remove(id);
         let _ = rootfs::unmount(&self.paths.container_dir(id).join("bundle/rootfs"));
     }
