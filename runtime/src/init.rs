@@ -25,8 +25,45 @@ pub fn run_as_init(spec: &Spec) -> Result<(), ExecutorError> {
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
             libcontainer::workload::default::get_executor().exec(spec)
         }
-        ForkResult::Parent { child } => std::process::exit(supervise(child, &all)),
+        ForkResult::Parent { child } => {
+            hide_command_line();
+            std::process::exit(supervise(child, &all))
+        }
     }
+}
+
+/// What PID 1 shows as its command line inside the container.
+const INIT_NAME: &[u8] = b"rcompose-init";
+
+/// The init is a clone of the monitor: its argv names host paths (state root,
+/// run directory). Overwrite that block so the container sees only a name.
+fn hide_command_line() {
+    let _ = rustix::thread::set_name(c"rcompose-init");
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    if let Some((start, end)) = arg_region(&stat) {
+        overwrite_args(start, end);
+    }
+}
+
+/// `arg_start` and `arg_end` (fields 48 and 49) of a /proc/<pid>/stat text.
+pub fn arg_region(stat: &str) -> Option<(usize, usize)> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(45);
+    let start = fields.next()?.parse().ok()?;
+    let end: usize = fields.next()?.trim().parse().ok()?;
+    (end > start).then_some((start, end))
+}
+
+#[allow(unsafe_code)]
+fn overwrite_args(start: usize, end: usize) {
+    let len = end - start;
+    let mut text = INIT_NAME[..INIT_NAME.len().min(len - 1)].to_vec();
+    text.resize(len, 0);
+    // SAFETY: [arg_start, arg_end) is this process's own argv block on its
+    // stack, mapped writable for the life of the process, as the kernel
+    // reports it; the process is single-threaded here and nothing reads
+    // argv through another pointer afterwards.
+    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), start as *mut u8, len) };
 }
 
 #[allow(unsafe_code)]
@@ -67,5 +104,21 @@ fn reap(child: Pid) -> Option<i32> {
             Ok(WaitStatus::StillAlive) | Err(_) => return result,
             Ok(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_argv_block_is_read_from_proc_stat() {
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let (start, end) = arg_region(&own).unwrap();
+        assert!(end > start);
+        let mut fields: Vec<String> = (1..=52).map(|n| n.to_string()).collect();
+        fields[1] = "(a b) c)".to_string();
+        let line = fields.join(" ");
+        assert_eq!(arg_region(&line), Some((48, 49)));
     }
 }

@@ -190,6 +190,12 @@ fn init_reaps_orphans_and_stays_pid_1() {
             .is_some_and(|l| l.trim_start().starts_with("1 ")),
         "{output}"
     );
+    let state_root = host.runtime.paths().state_root.display().to_string();
+    assert!(
+        !output.contains(&state_root),
+        "PID 1 shows host paths: {output}"
+    );
+    assert!(output.contains("rcompose-init"), "{output}");
 }
 
 fn leftovers(host: &Host, id: &str, pid: i32) -> Vec<String> {
