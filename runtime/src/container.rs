@@ -283,11 +283,24 @@ pub fn process_start(pid: i32) -> Option<u64> {
     parse_start_time(&stat)
 }
 
-/// The start-time field of the text of a /proc/<pid>/stat file.
-pub fn parse_start_time(stat: &str) -> Option<u64> {
+/// Fields 3 onwards (state, ppid, …) of the text of a /proc/<pid>/stat file,
+/// so that field `n` is `.nth(n - 3)`.
+pub fn stat_fields(stat: &str) -> Option<impl Iterator<Item = &str>> {
     // The command name (field 2) may hold spaces and parentheses: skip past its last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    Some(rest.trim_end().split(' '))
+}
+
+/// The start-time field (22) of the text of a /proc/<pid>/stat file.
+pub fn parse_start_time(stat: &str) -> Option<u64> {
+    stat_fields(stat)?.nth(19)?.parse().ok()
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn process_running(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat_fields(&stat).and_then(|mut f| f.next());
+    pid > 0 && matches!(state, Some(s) if s != "Z" && s != "X")
 }
 
 /// Whether the monitor recorded in `state` is still the same live process.

@@ -47,10 +47,9 @@ fn hide_command_line() {
 
 /// `arg_start` and `arg_end` (fields 48 and 49) of a /proc/<pid>/stat text.
 pub fn arg_region(stat: &str) -> Option<(usize, usize)> {
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ').skip(45);
+    let mut fields = crate::container::stat_fields(stat)?.skip(45);
     let start = fields.next()?.parse().ok()?;
-    let end: usize = fields.next()?.trim().parse().ok()?;
+    let end: usize = fields.next()?.parse().ok()?;
     (end > start).then_some((start, end))
 }
 

@@ -369,9 +369,7 @@ impl Runtime {
 fn wait_gone(pid: i32, limit: Duration) {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
-        if !matches!(state, Some(c) if c != 'Z' && c != 'X') {
+        if !crate::container::process_running(pid) {
             return;
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -61,6 +61,22 @@ pub struct Stdio {
     pub stderr: Option<OwnedFd>,
 }
 
+impl Stdio {
+    /// Hands the streams that are set to a container builder.
+    fn apply(self, mut builder: ContainerBuilder) -> ContainerBuilder {
+        if let Some(fd) = self.stdin {
+            builder = builder.with_stdin(fd);
+        }
+        if let Some(fd) = self.stdout {
+            builder = builder.with_stdout(fd);
+        }
+        if let Some(fd) = self.stderr {
+            builder = builder.with_stderr(fd);
+        }
+        builder
+    }
+}
+
 /// Options of `create`.
 #[derive(Default)]
 pub struct CreateOptions {
@@ -108,22 +124,14 @@ impl OciRuntime {
             path: self.root.clone(),
             source,
         })?;
-        let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_executor(InitExecutor { init: opts.init })
             .with_root_path(&self.root)
             .map_err(runtime_err("create", id))?
             .with_pid_file(opts.pid_file.as_ref())
             .map_err(runtime_err("create", id))?
             .with_console_socket(opts.console_socket.as_ref());
-        if let Some(fd) = opts.stdio.stdin {
-            builder = builder.with_stdin(fd);
-        }
-        if let Some(fd) = opts.stdio.stdout {
-            builder = builder.with_stdout(fd);
-        }
-        if let Some(fd) = opts.stdio.stderr {
-            builder = builder.with_stderr(fd);
-        }
+        let builder = opts.stdio.apply(builder);
         let container = builder
             .validate_id()
             .map_err(runtime_err("create", id))?
@@ -193,20 +201,12 @@ impl OciRuntime {
     /// Runs an extra process inside a running container; returns its host pid.
     /// With `process.console_socket` it gets a pseudo-terminal instead of `stdio`.
     pub fn exec(&self, id: &str, process: &ExecProcess, stdio: Stdio) -> Result<i32, OciError> {
-        let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_executor(InitExecutor { init: false })
             .with_root_path(&self.root)
             .map_err(runtime_err("exec in", id))?
             .with_console_socket(process.console_socket.as_ref());
-        if let Some(fd) = stdio.stdin {
-            builder = builder.with_stdin(fd);
-        }
-        if let Some(fd) = stdio.stdout {
-            builder = builder.with_stdout(fd);
-        }
-        if let Some(fd) = stdio.stderr {
-            builder = builder.with_stderr(fd);
-        }
+        let builder = stdio.apply(builder);
         let tenant = builder.as_tenant().with_detach(true);
         let pid = match &process.console_socket {
             Some(socket) => self.exec_with_terminal(id, tenant, process, socket)?,

@@ -106,17 +106,10 @@ impl TestRegistry {
         layers: &[Vec<u8>],
         config: serde_json::Value,
     ) -> io::Result<String> {
-        let client = oci_client::Client::new(ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(vec![self.addr.clone()]),
-            ..ClientConfig::default()
-        });
+        let (client, auth) = self.client();
         let reference: oci_client::Reference = format!("{}/{repo_tag}", self.addr)
             .parse()
             .map_err(io::Error::other)?;
-        let auth = match &self.credentials {
-            Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
-            None => RegistryAuth::Anonymous,
-        };
         let (image_layers, diff_ids) = gzip_layers(layers)?;
         let mut config = config;
         config["rootfs"] = serde_json::json!({ "type": "layers", "diff_ids": diff_ids });

@@ -17,9 +17,7 @@ use rcompose_runtime::health::HealthStatus;
 
 /// Whether a process runs (a zombie waiting for a reaper does not).
 fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
-    pid > 0 && matches!(state, Some(c) if c != 'Z' && c != 'X')
+    rcompose_runtime::container::process_running(pid)
 }
 
 #[test]

@@ -104,6 +104,14 @@ struct Sandbox {
 
 /// A target directory with a sibling "outside" tree holding files a hostile
 /// layer would like to overwrite.
+impl Sandbox {
+    /// Where a path of the outside tree lands when a layer names it inside the target.
+    fn outside_in_target(&self, rel: &str) -> std::path::PathBuf {
+        let outside = self.outside.strip_prefix("/").unwrap();
+        self.target.join(outside).join(rel)
+    }
+}
+
 fn sandbox() -> Sandbox {
     let tmp = tempfile::tempdir().unwrap();
     let outside = tmp.path().join("outside");
@@ -163,10 +171,7 @@ fn absolute_paths_land_inside_the_target() {
     assert_root();
     let (sb, result) = hostile(|outside| vec![file(&format!("{outside}/etc/passwd"), b"pwned")]);
     result.unwrap();
-    let inside = sb
-        .target
-        .join(sb.outside.strip_prefix("/").unwrap())
-        .join("etc/passwd");
+    let inside = sb.outside_in_target("etc/passwd");
     assert_eq!(fs::read(inside).unwrap(), b"pwned");
 }
 
@@ -179,10 +184,7 @@ fn an_absolute_symlinked_parent_never_leads_outside() {
     let (sb, result) =
         hostile(|outside| vec![symlink("abs", outside), file("abs/etc/passwd", b"pwned")]);
     if result.is_ok() {
-        let inside = sb
-            .target
-            .join(sb.outside.strip_prefix("/").unwrap())
-            .join("etc/passwd");
+        let inside = sb.outside_in_target("etc/passwd");
         assert_eq!(fs::read(inside).unwrap(), b"pwned");
     }
 }
