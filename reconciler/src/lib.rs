@@ -1,2 +1,5 @@
 //! Reconciler: observe the host, plan the difference to a normalized
-//! [`rcompose_spec::Project`], apply it. Not built yet: the loader comes first.
+//! normalized `Project`, apply it. The planner is not built yet; what
+//! is here is shared by the backends that persist state.
+
+pub mod fsutil;

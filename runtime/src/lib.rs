@@ -6,7 +6,7 @@ pub mod auth;
 pub mod cgroups;
 pub mod config;
 pub mod container;
-pub mod fsutil;
+pub use rcompose_reconciler::fsutil;
 pub mod health;
 pub mod init;
 pub mod load;
