@@ -11,6 +11,10 @@
 pub mod dns;
 pub mod firewall;
 pub mod ipam;
+pub mod manager;
 pub mod model;
+pub mod names;
+pub mod netlink;
+pub mod netns;
 #[cfg(feature = "testing")]
 pub mod testing;

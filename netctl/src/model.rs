@@ -106,4 +106,7 @@ pub struct EndpointRecord {
     pub ports: Vec<PortMapping>,
     /// Network namespace file the endpoint lives in.
     pub netns: String,
+    /// The container's own `dns:` servers; empty means the host's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_servers: Vec<IpAddr>,
 }
