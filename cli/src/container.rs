@@ -19,6 +19,7 @@ use rcompose_runtime::tty;
 
 use crate::host::HostArgs;
 use crate::image::{self, PullArgs};
+use crate::network;
 
 /// Options of `rcompose container`.
 #[derive(Args, Debug)]
@@ -116,6 +117,8 @@ struct CreateArgs {
     /// User `name|uid[:group|gid]`.
     #[arg(short, long)]
     user: Option<String>,
+    #[command(flatten)]
+    net: network::ContainerNetArgs,
     /// Image.
     image: String,
     /// Command and arguments.
@@ -189,7 +192,11 @@ pub fn run(host: &HostArgs, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
             let signal = rcompose_runtime::spec::parse_signal(signal)?;
             each(names, |n| runtime.kill(n, signal))?;
         }
-        ContainerCommand::Rm { force, names } => each(names, |n| runtime.remove(n, *force))?,
+        ContainerCommand::Rm { force, names } => each(names, |n| {
+            runtime.remove(n, *force)?;
+            network::release(host, n);
+            Ok::<_, anyhow::Error>(())
+        })?,
         ContainerCommand::Ls { json } => list(&runtime, *json)?,
         ContainerCommand::Inspect { name } => {
             let info = runtime.inspect(name)?;
@@ -233,8 +240,13 @@ fn create_container(host: &HostArgs, runtime: &Runtime, args: &CreateArgs) -> an
         };
         image::pull(&store, &pull)?;
     }
+    let net = network::prepare(host, &args.name, &args.net)?;
     let config = ContainerConfig {
         image: args.image.clone(),
+        hostname: args.net.hostname.clone(),
+        netns_path: net.netns,
+        network_host: net.host,
+        mounts: net.mounts,
         command: (!args.command.is_empty()).then(|| args.command.clone()),
         env: parse_env(&args.env)?,
         memory: args.memory,
@@ -245,7 +257,10 @@ fn create_container(host: &HostArgs, runtime: &Runtime, args: &CreateArgs) -> an
         restart: parse_restart(&args.restart)?,
         ..ContainerConfig::default()
     };
-    runtime.create(&args.name, config)?;
+    if let Err(e) = runtime.create(&args.name, config) {
+        network::release(host, &args.name);
+        return Err(e.into());
+    }
     Ok(())
 }
 

@@ -1,12 +1,18 @@
 //! Where this host's state lives (`--root`, `--run-dir`) and the runtime
 //! wired to it. The monitor of each container is this same binary, re-run
-//! with a hidden sub-command.
+//! with a hidden sub-command, and so is each network's DNS server.
 
 use std::path::PathBuf;
 
 use clap::Args;
+use rcompose_netctl::firewall::NftFirewall;
+use rcompose_netctl::manager::{DnsLauncher, NetPaths, Networks};
+use rcompose_netctl::netlink::LinuxNetlink;
 use rcompose_runtime::container::Paths;
 use rcompose_runtime::manager::{MonitorCommand, Runtime};
+
+/// The network manager on the real kernel.
+pub type Net = Networks<LinuxNetlink, NftFirewall>;
 
 /// Options naming the host state directories.
 #[derive(Args, Debug, Clone)]
@@ -36,6 +42,18 @@ impl HostArgs {
             state_root: self.root.clone(),
             run_dir: self.run_dir.clone(),
         }
+    }
+
+    /// The network manager on these paths; its DNS daemons are this binary.
+    pub fn networks(&self) -> anyhow::Result<Net> {
+        let paths = NetPaths::new(&self.root, &self.run_dir);
+        let launcher = DnsLauncher::current_exe()?;
+        Ok(Networks::new(
+            paths,
+            LinuxNetlink::new(),
+            NftFirewall::new(),
+            launcher,
+        ))
     }
 
     /// The container runtime on these paths.

@@ -13,6 +13,7 @@ mod container;
 mod host;
 mod image;
 mod image_load;
+mod network;
 mod oci;
 mod schema;
 
@@ -72,7 +73,9 @@ enum Command {
     /// Manage images: pull, ls, rm, prune, load, import.
     Image(image::ImageArgs),
     /// Manage single containers: run, create, start, stop, kill, rm, ls, logs, exec, stats.
-    Container(container::ContainerArgs),
+    Container(Box<container::ContainerArgs>),
+    /// Manage bridge networks: create, ls, inspect, rm, prune, connect, disconnect.
+    Network(network::NetworkArgs),
     /// The OCI runtime command line (create, start, state, kill, delete, run) on a bundle.
     #[command(disable_help_flag = true)]
     Oci {
@@ -90,6 +93,11 @@ fn main() -> ExitCode {
         let code = rcompose_runtime::monitor::main(&args[2..]);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    // A network's DNS server is this binary too, detached by `network create`.
+    if args.get(1).map(String::as_str) == Some(rcompose_netctl::dns::DAEMON_SUBCOMMAND) {
+        init_tracing();
+        return report(dns_daemon(&args[2..]));
+    }
     // `rcompose oci` takes runc's flags (its own `--root` among them), so it
     // parses its arguments itself, before the global options could claim them.
     if args.get(1).map(String::as_str) == Some("oci") {
@@ -103,9 +111,16 @@ fn main() -> ExitCode {
         Command::Schema => schema::run(),
         Command::Image(args) => image::run(&cli.host, args),
         Command::Container(args) => container::run(&cli.host, args),
+        Command::Network(args) => network::run(&cli.host, args),
         Command::Oci { args } => oci::run(args),
     };
     report(result)
+}
+
+fn dns_daemon(args: &[String]) -> anyhow::Result<ExitCode> {
+    let config = rcompose_netctl::dns::DnsDaemonArgs::from_args(args.iter().map(Into::into))?;
+    rcompose_netctl::dns::serve(&config)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_tracing() {

@@ -282,6 +282,10 @@ impl<N: Netlink, F: Firewall> Networks<N, F> {
         if let Err(e) = netns::remove(&self.paths.netns(container_id)) {
             first_error.get_or_insert(e.into());
         }
+        let files = self.paths.container_files(container_id);
+        if let Err(e) = fsutil::remove_dir_all_if_exists(&files) {
+            first_error.get_or_insert(state(format!("remove {}", files.display()))(e));
+        }
         self.sync()?;
         first_error.map_or(Ok(()), Err)
     }
@@ -334,6 +338,24 @@ impl<N: Netlink, F: Firewall> Networks<N, F> {
             hostname: render_hostname(&request.hostname),
             resolv_conf: resolv.render(),
         })
+    }
+
+    /// Renders the container's files and writes them (atomically) into its
+    /// files directory; returns the directory, whose `hosts`, `hostname` and
+    /// `resolv.conf` the runtime bind-mounts over the image's.
+    pub fn write_container_files(&self, request: &FilesRequest) -> Result<PathBuf> {
+        let files = self.container_files(request)?;
+        let dir = self.paths.container_files(&request.container_id);
+        std::fs::create_dir_all(&dir).map_err(state(format!("create {}", dir.display())))?;
+        for (name, text) in [
+            ("hosts", &files.hosts),
+            ("hostname", &files.hostname),
+            ("resolv.conf", &files.resolv_conf),
+        ] {
+            fsutil::write_atomic(&dir.join(name), text.as_bytes())
+                .map_err(state(format!("write {name} of {}", request.container_id)))?;
+        }
+        Ok(dir)
     }
 
     /// Removes what a crash left behind: endpoints whose namespace is gone,

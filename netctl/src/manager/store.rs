@@ -9,6 +9,8 @@
 //!   <network>/network.json      NetworkRecord
 //!   <network>/leases.json       address leases (see ipam)
 //!   <network>/endpoints/<container-id>.json   EndpointRecord
+//!   .containers/<container-id>/{hosts,hostname,resolv.conf}
+//!                               files bind-mounted into the container
 //! <run>/                        e.g. /run/rcompose/networks
 //!   netns/<container-id>        bind mount of the container's network namespace
 //!   dns/<network>.pid           pid of the network's DNS daemon
@@ -71,6 +73,12 @@ impl NetPaths {
         self.network_dir(network)
             .join("endpoints")
             .join(format!("{container_id}.json"))
+    }
+
+    /// The directory of a container's `/etc/hosts`, `/etc/hostname` and
+    /// `/etc/resolv.conf` (network names cannot start with a dot).
+    pub fn container_files(&self, container_id: &str) -> PathBuf {
+        self.state.join(".containers").join(container_id)
     }
 
     /// Where a container's network namespace is mounted.
