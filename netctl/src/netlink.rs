@@ -135,16 +135,19 @@ impl Netlink for LinuxNetlink {
             )
             .await?;
         }
+        if spec.addresses.iter().any(|a| a.addr().is_ipv6()) {
+            // Without duplicate address detection the gateway address is
+            // usable at once: the DNS server binds it right away.
+            write_sysctl(&format!("net/ipv6/conf/{}/disable_ipv6", spec.name), "0")?;
+            write_sysctl(&format!("net/ipv6/conf/{}/accept_dad", spec.name), "0")?;
+            write_sysctl("net/ipv6/conf/all/forwarding", "1")?;
+        }
         for net in &spec.addresses {
             nl.add_address(index, net, &spec.name).await?;
         }
         // 127.0.0.1:port → container needs loopback sources routed out of
-        // the bridge; IPv6 must be on for a dual-stack bridge.
+        // the bridge (the firewall's guard chain drops the reverse way).
         write_sysctl(&format!("net/ipv4/conf/{}/route_localnet", spec.name), "1")?;
-        if spec.addresses.iter().any(|a| a.addr().is_ipv6()) {
-            write_sysctl(&format!("net/ipv6/conf/{}/disable_ipv6", spec.name), "0")?;
-            write_sysctl("net/ipv6/conf/all/forwarding", "1")?;
-        }
         write_sysctl("net/ipv4/ip_forward", "1")?;
         nl.set(
             LinkUnspec::new_with_index(index).up().build(),
@@ -210,6 +213,14 @@ impl LinuxNetlink {
             &spec.host_veth,
         )
         .await?;
+        // An interface moving in takes the namespace's defaults: no duplicate
+        // address detection, so the container's IPv6 address works at once.
+        // Best effort: a kernel booted without IPv6 has no such keys.
+        in_netns_thread(netns, &spec.netns, || {
+            let _ = write_sysctl("net/ipv6/conf/default/accept_dad", "0");
+            let _ = write_sysctl("net/ipv6/conf/all/accept_dad", "0");
+            Ok(())
+        })?;
         let peer_index = host
             .index(&peer)
             .await?
@@ -477,6 +488,25 @@ fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
 
 fn request(what: String, source: rtnetlink::Error) -> NetlinkError {
     NetlinkError::Request { what, source }
+}
+
+/// Runs `f` on a short-lived thread that joined the namespace of `netns`.
+fn in_netns_thread<T: Send + 'static>(
+    netns: &File,
+    path: &Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let fd = netns
+        .try_clone()
+        .map_err(|e| NetlinkError::Netns(path.into(), e))?;
+    let joined = path.to_path_buf();
+    std::thread::spawn(move || {
+        setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
+            .map_err(|e| NetlinkError::Netns(joined, e.into()))?;
+        f()
+    })
+    .join()
+    .map_err(|_| NetlinkError::Netns(path.into(), std::io::Error::other("thread panicked")))?
 }
 
 /// Writes `/proc/sys/<key>` for the calling thread's network namespace.

@@ -14,8 +14,8 @@ use nftables::schema::{NfListObject, Rule};
 use nftables::stmt::{JumpTarget, Statement};
 use nftables::types::NfFamily;
 use rcompose_netctl::firewall::{
-    CHAIN_FORWARD, CHAIN_OUTPUT, CHAIN_POSTROUTING, CHAIN_PREROUTING, CHAIN_PUBLISHED, Firewall,
-    FirewallInput, FwNetwork, FwPort, NftFirewall, TABLE, render, to_nft_text,
+    CHAIN_FORWARD, CHAIN_GUARD, CHAIN_OUTPUT, CHAIN_POSTROUTING, CHAIN_PREROUTING, CHAIN_PUBLISHED,
+    Firewall, FirewallInput, FwNetwork, FwPort, NftFirewall, TABLE, render, to_nft_text,
 };
 use rcompose_netctl::model::{PortMapping, Protocol};
 use rcompose_netctl::testing::{ThreadNetns, is_root};
@@ -164,6 +164,7 @@ fn apply_installs_every_chain_and_the_dnat_rule_of_a_published_port() {
     let listing = nft_json(&["list", "table", "inet", TABLE]);
     let mut expected = vec![
         CHAIN_FORWARD,
+        CHAIN_GUARD,
         CHAIN_OUTPUT,
         CHAIN_POSTROUTING,
         CHAIN_PREROUTING,
@@ -241,7 +242,7 @@ fn list_ours_sees_only_our_table_and_none_when_it_is_absent() {
         .expect("apply");
     let listed = fw.list_ours().expect("list").expect("our table is there");
     let listed = serde_json::to_value(&listed).unwrap();
-    assert_eq!(chain_names(&listed).len(), 5);
+    assert_eq!(chain_names(&listed).len(), 6);
     assert!(has_dnat(&listed, 8080, 80));
     assert!(objects(&listed, "table").iter().all(|t| t["name"] == TABLE));
 }

@@ -464,3 +464,97 @@ fn teardown_leaves_no_bridge_veth_nft_table_lease_or_dns_server() {
     );
     assert!(!env.paths.netns("web1").exists(), "netns file removed");
 }
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn an_ipv6_network_gives_containers_addresses_that_names_resolve_to_and_that_answer() {
+    let mut env = Env::new();
+    let net = env.networks();
+    let request = NetworkRequest {
+        enable_ipv6: true,
+        ..front()
+    };
+    let record = block_on(net.ensure_network(&request)).unwrap();
+    assert_eq!(record.subnets.len(), 2, "{record:?}");
+    let web1 = env.container(&net, "web1", web("proj-web-1"));
+    env.serve(&web1, "over v6");
+    let client = env.container(
+        &net,
+        "client1",
+        ConnectRequest {
+            container_name: "proj-client-1".into(),
+            network: "proj_front".into(),
+            ..Default::default()
+        },
+    );
+    let v6 = net.endpoints_of_container("web1").unwrap()[0]
+        .addresses
+        .iter()
+        .find(|a| a.addr().is_ipv6())
+        .expect("an IPv6 address")
+        .addr();
+    let out = client.sh("busybox nslookup -type=aaaa web");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&v6.to_string()), "{text}");
+    assert_eq!(
+        client.fetch(&format!("http://[{v6}]:8080/")).as_deref(),
+        Ok("over v6")
+    );
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn containers_reach_outside_masqueraded_except_on_an_internal_network() {
+    let mut env = Env::new();
+    // "Outside": a namespace of the test's own behind an uplink.
+    let outside = Container {
+        netns: env.paths.run.join("netns").join("outside"),
+        etc: env.root.join("etc").join("outside"),
+    };
+    netns::create(&outside.netns).unwrap();
+    std::fs::create_dir_all(&outside.etc).unwrap();
+    std::fs::write(outside.etc.join("hosts"), "127.0.0.1 localhost\n").unwrap();
+    std::fs::write(outside.etc.join("resolv.conf"), "").unwrap();
+    let ns = outside.netns.to_str().unwrap();
+    run(&[
+        "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1", "netns", ns,
+    ]);
+    run(&["ip", "addr", "add", "198.51.100.1/24", "dev", "uplink0"]);
+    run(&["ip", "link", "set", "uplink0", "up"]);
+    let flag = format!("--net={ns}");
+    let inside = |args: &[&str]| {
+        let mut full = vec!["nsenter", flag.as_str()];
+        full.extend_from_slice(args);
+        run(&full);
+    };
+    inside(&["ip", "addr", "add", "198.51.100.2/24", "dev", "uplink1"]);
+    inside(&["ip", "link", "set", "uplink1", "up"]);
+    inside(&["ip", "link", "set", "lo", "up"]);
+    env.serve(&outside, "outside");
+
+    let net = env.networks();
+    block_on(net.ensure_network(&front())).unwrap();
+    let internal = NetworkRequest {
+        name: "proj_private".into(),
+        internal: true,
+        ..Default::default()
+    };
+    block_on(net.ensure_network(&internal)).unwrap();
+    let routed = env.container(&net, "web1", web("proj-web-1"));
+    let private = env.container(
+        &net,
+        "db1",
+        ConnectRequest {
+            container_name: "proj-db-1".into(),
+            network: "proj_private".into(),
+            ..Default::default()
+        },
+    );
+    // "Outside" has no route back to the bridge's subnet: an answer shows
+    // the request left masqueraded behind the uplink's address.
+    assert_eq!(
+        routed.fetch("http://198.51.100.2:8080/").as_deref(),
+        Ok("outside")
+    );
+    assert!(private.fetch("http://198.51.100.2:8080/").is_err());
+}

@@ -35,8 +35,8 @@ pub use fake::{Call, FakeFirewall};
 pub use input::{FirewallInput, FwNetwork, FwPort};
 pub use linux::NftFirewall;
 pub use render::{
-    CHAIN_FORWARD, CHAIN_OUTPUT, CHAIN_POSTROUTING, CHAIN_PREROUTING, CHAIN_PUBLISHED, render,
-    render_removal,
+    CHAIN_FORWARD, CHAIN_GUARD, CHAIN_OUTPUT, CHAIN_POSTROUTING, CHAIN_PREROUTING, CHAIN_PUBLISHED,
+    render, render_removal,
 };
 pub use text::to_nft_text;
 

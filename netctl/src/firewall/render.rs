@@ -33,10 +33,15 @@ pub const CHAIN_PREROUTING: &str = "prerouting";
 pub const CHAIN_OUTPUT: &str = "output";
 /// NAT chain on the postrouting hook: masquerade.
 pub const CHAIN_POSTROUTING: &str = "postrouting";
+/// Filter chain on the prerouting hook, before conntrack: drops packets
+/// from a bridge to loopback addresses, which `route_localnet` would
+/// otherwise let a container send to the host's 127.0.0.1 services.
+pub const CHAIN_GUARD: &str = "guard";
 /// Regular chain with one DNAT rule per published host port.
 pub const CHAIN_PUBLISHED: &str = "published";
 
 // Named priorities of nft(8); the JSON interface wants plain numbers.
+const PRIO_RAW: i32 = -300;
 const PRIO_FILTER: i32 = 0;
 const PRIO_DSTNAT: i32 = -100;
 const PRIO_SRCNAT: i32 = 100;
@@ -50,6 +55,7 @@ pub fn render(input: &FirewallInput) -> Nftables<'static> {
         batch.add(NfListObject::Chain(chain));
     }
     let rules = [
+        (CHAIN_GUARD, guard_rules(&input)),
         (CHAIN_FORWARD, forward_rules(&input)),
         (CHAIN_PREROUTING, vec![jump_to_published()]),
         (CHAIN_OUTPUT, vec![jump_to_published()]),
@@ -88,6 +94,12 @@ fn replace_table(batch: &mut Batch<'static>) {
 
 fn chains() -> Vec<Chain<'static>> {
     vec![
+        base_chain(
+            CHAIN_GUARD,
+            NfChainType::Filter,
+            NfHook::Prerouting,
+            PRIO_RAW,
+        ),
         base_chain(
             CHAIN_FORWARD,
             NfChainType::Filter,
@@ -245,6 +257,20 @@ fn dnat_rule(port: &FwPort, host_port: u16, container_port: u16) -> Vec<Stmt> {
         stmt::dport_is(port.mapping.protocol, host_port),
         stmt::dnat_to(port.container_ip, container_port),
     ]
+}
+
+fn guard_rules(input: &FirewallInput) -> Vec<Vec<Stmt>> {
+    input
+        .networks
+        .iter()
+        .map(|net| {
+            vec![
+                stmt::iifname(&net.bridge),
+                stmt::daddr_in(LOOPBACK),
+                stmt::drop(),
+            ]
+        })
+        .collect()
 }
 
 fn postrouting_rules(input: &FirewallInput) -> Vec<Vec<Stmt>> {

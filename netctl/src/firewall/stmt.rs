@@ -121,12 +121,21 @@ pub(super) fn nfproto_of(addr: IpAddr) -> Stmt {
 
 /// `ip saddr NET` or `ip6 saddr NET`.
 pub(super) fn saddr_in(net: IpNet) -> Stmt {
+    addr_in("saddr", net)
+}
+
+/// `ip daddr NET` or `ip6 daddr NET`.
+pub(super) fn daddr_in(net: IpNet) -> Stmt {
+    addr_in("daddr", net)
+}
+
+fn addr_in(field: &'static str, net: IpNet) -> Stmt {
     let prefix = Prefix {
         addr: Box::new(string(&net.addr().to_string())),
         len: net.prefix_len().into(),
     };
     matches(
-        payload(ip_protocol(net.addr()), "saddr"),
+        payload(ip_protocol(net.addr()), field),
         Operator::EQ,
         Expression::Named(NamedExpression::Prefix(prefix)),
     )

@@ -94,7 +94,9 @@ impl<N: Netlink, F: Firewall> Networks<N, F> {
         self.check_ports(request)?;
         let addresses = self.lease(&network, request)?;
         let record = self.endpoint_record(&network, request, &mine, addresses)?;
-        let attached = self.attach(&network, &record, mine.is_empty()).await;
+        // The default route goes through the first network with a way out.
+        let routed = self.first_routed(&mine)?.is_some();
+        let attached = self.attach(&network, &record, !routed).await;
         if let Err(e) = attached {
             self.release(&network.name, &request.container_id);
             return Err(e);
@@ -108,13 +110,13 @@ impl<N: Netlink, F: Firewall> Networks<N, F> {
         &self,
         network: &NetworkRecord,
         record: &EndpointRecord,
-        first: bool,
+        default_route: bool,
     ) -> Result<()> {
         let mac = MacAddress::parse(&record.mac).map_err(|e| NetworkError::Endpoint {
             container: record.container_name.clone(),
             message: e.to_string(),
         })?;
-        let gateways = if first && !network.internal {
+        let gateways = if default_route && !network.internal {
             network.subnets.iter().map(|s| s.gateway).collect()
         } else {
             Vec::new()
@@ -290,6 +292,17 @@ impl<N: Netlink, F: Firewall> Networks<N, F> {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// The first network of `endpoints` that is not internal.
+    fn first_routed(&self, endpoints: &[EndpointRecord]) -> Result<Option<NetworkRecord>> {
+        for endpoint in endpoints {
+            let network = self.inspect(&endpoint.network)?;
+            if !network.internal {
+                return Ok(Some(network));
+            }
+        }
+        Ok(None)
+    }
+
     /// A container's endpoints, in interface order.
     pub fn endpoints_of_container(&self, container_id: &str) -> Result<Vec<EndpointRecord>> {
         let mut out: Vec<EndpointRecord> = self
@@ -318,12 +331,15 @@ impl<N: Netlink, F: Firewall> Networks<N, F> {
             addresses,
             extra_hosts: request.extra_hosts.clone(),
         };
-        let nameservers = match endpoints.first() {
-            Some(first) => dnsd::nameserver_of(&self.inspect(&first.network)?)
-                .into_iter()
-                .collect(),
-            None => Vec::new(),
+        // The DNS server of a network with a way out can also forward.
+        let network = match self.first_routed(&endpoints)? {
+            Some(routed) => Some(routed),
+            None => endpoints
+                .first()
+                .map(|e| self.inspect(&e.network))
+                .transpose()?,
         };
+        let nameservers = network.iter().filter_map(dnsd::nameserver_of).collect();
         let mut options = request.dns_options.clone();
         if !options.iter().any(|o| o.starts_with("ndots:")) {
             options.push("ndots:0".into());
