@@ -245,6 +245,9 @@ pub struct ContainerNetArgs {
     /// IPv4 address on the first network.
     #[arg(long)]
     pub ip: Option<IpAddr>,
+    /// MAC address on the first network.
+    #[arg(long)]
+    pub mac_address: Option<String>,
     /// Host name inside the container (default: the container name).
     #[arg(long)]
     pub hostname: Option<String>,
@@ -282,7 +285,15 @@ pub fn prepare(
 ) -> anyhow::Result<ContainerNet> {
     let net = host.networks()?;
     match args.networks.first().map(String::as_str) {
-        None | Some("none") => return Ok(ContainerNet::default()),
+        // A namespace of our own with only `lo`, which `network connect`
+        // can later attach to networks.
+        None | Some("none") => {
+            let netns = net.ensure_netns(name)?;
+            return Ok(ContainerNet {
+                netns: Some(netns),
+                ..ContainerNet::default()
+            });
+        }
         Some("host") => {
             return Ok(ContainerNet {
                 host: true,
@@ -322,11 +333,15 @@ async fn join(net: &Net, name: &str, args: &ContainerNetArgs) -> anyhow::Result<
         let mut request = connect_request(name, network, &args.aliases);
         if i == 0 {
             request.ipv4_address = args.ip;
+            request.mac_address = args.mac_address.clone();
             request.ports = ports.clone();
         }
         request.dns_servers = args.dns.clone();
         net.connect(&request).await?;
     }
+    // `host-gateway` in --add-host: the host as the first network sees it.
+    let first = net.inspect(&args.networks[0])?;
+    let host_gateway = rcompose_netctl::manager::nameserver_of(&first);
     let files = net.write_container_files(&FilesRequest {
         container_id: name.into(),
         hostname: args.hostname.clone().unwrap_or_else(|| name.into()),
@@ -334,7 +349,7 @@ async fn join(net: &Net, name: &str, args: &ContainerNetArgs) -> anyhow::Result<
         extra_hosts: args
             .extra_hosts
             .iter()
-            .map(|h| ExtraHost::parse(h, None))
+            .map(|h| ExtraHost::parse(h, host_gateway))
             .collect::<Result<_, _>>()?,
         dns_search: args.dns_search.clone(),
         dns_options: args.dns_options.clone(),

@@ -199,6 +199,36 @@ fn containers_find_each_other_by_name_only_on_shared_networks_and_publish_ports(
             .ends_with("hello from web")
     );
 
+    // Connect and disconnect while running: the client joins `back` as eth1.
+    assert_eq!(
+        nslookup(&env, "proj-client-1", "proj-other-1"),
+        Vec::<String>::new()
+    );
+    env.ok(&["network", "connect", "back", "proj-client-1"]);
+    let links = env.ok(&["container", "exec", "proj-client-1", "ip", "-o", "link"]);
+    assert!(links.contains("eth1"), "{links}");
+    let other = env.ip_of("back", "proj-other-1");
+    assert_eq!(
+        nslookup(&env, "proj-client-1", "proj-other-1"),
+        vec![other.clone()]
+    );
+    env.ok(&[
+        "container",
+        "exec",
+        "proj-client-1",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        &other,
+    ]);
+    env.ok(&["network", "disconnect", "back", "proj-client-1"]);
+    assert_eq!(
+        nslookup(&env, "proj-client-1", "proj-other-1"),
+        Vec::<String>::new()
+    );
+
     // Teardown leaves nothing of ours.
     let busy = env.rcompose(&["network", "rm", "front"]);
     assert!(String::from_utf8_lossy(&busy.stderr).contains("has active endpoints"));

@@ -3,8 +3,8 @@
 //! process does (the runtime joins it by path) and outlives restarts of that
 //! process.
 //!
-//! Invariant: the file exists iff the namespace is mounted there; `create`
-//! and `remove` are idempotent.
+//! Invariant: the file exists iff the namespace is mounted there, with its
+//! `lo` up; `create` and `remove` are idempotent.
 
 use std::fs::{self, OpenOptions};
 use std::io;
@@ -45,6 +45,7 @@ pub fn create(path: &Path) -> Result<(), NetnsError> {
     // and the caller's namespace never changes.
     let made = std::thread::spawn(move || -> io::Result<()> {
         unshare(CloneFlags::CLONE_NEWNET)?;
+        loopback_up()?;
         mount(
             Some("/proc/thread-self/ns/net"),
             &target,
@@ -61,6 +62,26 @@ pub fn create(path: &Path) -> Result<(), NetnsError> {
         return Err(fail(e));
     }
     Ok(())
+}
+
+/// Brings up `lo` of the calling thread's (new) namespace, as a container
+/// without networks still has a working loopback.
+fn loopback_up() -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    runtime.block_on(async {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        let task = tokio::spawn(conn);
+        let result = handle
+            .link()
+            .set(rtnetlink::LinkUnspec::new_with_name("lo").up().build())
+            .execute()
+            .await
+            .map_err(io::Error::other);
+        task.abort();
+        result
+    })
 }
 
 /// Unmounts and deletes `path`; a missing file is success.

@@ -69,6 +69,8 @@ fn a_container_namespace_gets_eth0_with_its_address_and_reaches_the_gateway() {
     netns::create(&file.0).unwrap();
     netns::create(&file.0).unwrap(); // idempotent
     assert!(netns::is_mounted(&file.0));
+    let lo = inside(&file.0, &["ip", "-j", "link", "show", "lo"]);
+    assert!(lo.contains("\"UP\""), "lo is up in a new namespace: {lo}");
     let nl = LinuxNetlink::new();
     block_on(async {
         let bridge = BridgeSpec {

@@ -80,8 +80,63 @@ pub enum DnsdError {
     },
 }
 
+/// Starting and stopping the DNS server of a network: the seam between the
+/// network manager and the daemon processes.
+pub trait DnsServers {
+    /// Starts the network's DNS server unless it runs.
+    fn ensure(&self, paths: &NetPaths, network: &NetworkRecord) -> Result<(), DnsdError>;
+    /// Stops the network's DNS server; one that is gone is success.
+    fn stop(&self, paths: &NetPaths, network: &str);
+}
+
+impl DnsServers for DnsLauncher {
+    fn ensure(&self, paths: &NetPaths, network: &NetworkRecord) -> Result<(), DnsdError> {
+        ensure(paths, self, network)
+    }
+
+    fn stop(&self, paths: &NetPaths, network: &str) {
+        stop(paths, network)
+    }
+}
+
+/// A fake of the DNS servers for tests without root: records which
+/// networks have a server.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Default)]
+pub struct FakeDns {
+    running: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl FakeDns {
+    /// Networks whose server runs.
+    pub fn running(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .expect("fake state")
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl DnsServers for FakeDns {
+    fn ensure(&self, _: &NetPaths, network: &NetworkRecord) -> Result<(), DnsdError> {
+        self.running
+            .lock()
+            .expect("fake state")
+            .insert(network.name.clone());
+        Ok(())
+    }
+
+    fn stop(&self, _: &NetPaths, network: &str) {
+        self.running.lock().expect("fake state").remove(network);
+    }
+}
+
 /// Starts the network's DNS daemon unless it is already running.
-pub fn ensure(
+fn ensure(
     paths: &NetPaths,
     launcher: &DnsLauncher,
     network: &NetworkRecord,
@@ -125,7 +180,7 @@ pub fn ensure(
 }
 
 /// Stops the network's DNS daemon; a daemon that is gone is success.
-pub fn stop(paths: &NetPaths, network: &str) {
+fn stop(paths: &NetPaths, network: &str) {
     if let Some(pid) = running_pid(paths, network) {
         let _ = kill(pid, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(2);

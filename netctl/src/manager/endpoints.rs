@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-use super::{NetworkError, Networks, Result, dnsd, state};
+use super::{DnsServers, NetworkError, Networks, Result, dnsd, state};
 use crate::dns::{ExtraHost, HostsFile, ResolvConf, render_hostname};
 use crate::firewall::Firewall;
 use crate::ipam::{IpFamily, MacAddress, with_leases};
@@ -68,7 +68,7 @@ pub struct ContainerFiles {
     pub resolv_conf: String,
 }
 
-impl<N: Netlink, F: Firewall> Networks<N, F> {
+impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
     /// Creates (or finds) the container's network namespace file, which the
     /// runtime then joins by path.
     pub fn ensure_netns(&self, container_id: &str) -> Result<PathBuf> {

@@ -24,7 +24,9 @@ use crate::netlink::{BridgeSpec, Netlink, NetlinkError};
 use crate::{names, netns};
 use rcompose_reconciler::fsutil;
 
-pub use dnsd::{DnsLauncher, DnsdError, nameserver_of, running_pid as dns_pid};
+#[cfg(any(test, feature = "testing"))]
+pub use dnsd::FakeDns;
+pub use dnsd::{DnsLauncher, DnsServers, DnsdError, nameserver_of, running_pid as dns_pid};
 pub use endpoints::{ConnectRequest, ContainerFiles, FilesRequest};
 pub use store::NetPaths;
 
@@ -140,17 +142,17 @@ fn state(what: impl Into<String>) -> impl FnOnce(io::Error) -> NetworkError {
     move |source| NetworkError::State { what, source }
 }
 
-/// The network manager over a link layer and a firewall.
-pub struct Networks<N, F> {
+/// The network manager over a link layer, a firewall and DNS servers.
+pub struct Networks<N, F, D = DnsLauncher> {
     paths: NetPaths,
     netlink: N,
     firewall: F,
-    dns: DnsLauncher,
+    dns: D,
 }
 
-impl<N: Netlink, F: Firewall> Networks<N, F> {
+impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
     /// A manager keeping its state under `paths`.
-    pub fn new(paths: NetPaths, netlink: N, firewall: F, dns: DnsLauncher) -> Networks<N, F> {
+    pub fn new(paths: NetPaths, netlink: N, firewall: F, dns: D) -> Networks<N, F, D> {
         Networks {
             paths,
             netlink,
@@ -270,7 +272,7 @@ impl<N: Netlink, F: Firewall> Networks<N, F> {
         };
         self.netlink.ensure_bridge(&bridge).await?;
         self.sync()?;
-        dnsd::ensure(&self.paths, &self.dns, record)?;
+        self.dns.ensure(&self.paths, record)?;
         Ok(())
     }
 
@@ -300,7 +302,7 @@ impl<N: Netlink, F: Firewall> Networks<N, F> {
                 containers,
             });
         }
-        dnsd::stop(&self.paths, name);
+        self.dns.stop(&self.paths, name);
         self.netlink.remove_link(&record.bridge).await?;
         fsutil::remove_dir_all_if_exists(&self.paths.network_dir(name))
             .map_err(state(format!("remove the state of network {name}")))?;
@@ -342,3 +344,6 @@ impl<N: Netlink, F: Firewall> Networks<N, F> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

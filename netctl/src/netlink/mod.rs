@@ -20,6 +20,11 @@ use ipnet::IpNet;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use nix::sched::{CloneFlags, setns};
+#[cfg(any(test, feature = "testing"))]
+mod fake;
+#[cfg(any(test, feature = "testing"))]
+pub use fake::{Call, FakeNetlink};
+
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder, new_connection,
 };
@@ -102,15 +107,12 @@ pub trait Netlink {
 
 /// The real link layer, acting on the calling thread's network namespace.
 #[derive(Debug, Clone, Default)]
-pub struct LinuxNetlink {
-    /// Root of `/proc/sys` (tests never change it; kept for clarity).
-    _private: (),
-}
+pub struct LinuxNetlink;
 
 impl LinuxNetlink {
     /// The link layer of the calling thread's network namespace.
     pub fn new() -> LinuxNetlink {
-        LinuxNetlink::default()
+        LinuxNetlink
     }
 }
 

@@ -1,0 +1,250 @@
+//! The network manager on the fakes: what it asks of the kernel, what it
+//! persists, and how it recovers from a failure, without root.
+
+use std::net::IpAddr;
+
+use super::*;
+use crate::dns::{Lookup, RecordKind, load_table};
+use crate::firewall::{FakeFirewall, to_nft_text};
+use crate::manager::{ConnectRequest, FakeDns, FilesRequest};
+use crate::model::{PortMapping, Protocol};
+use crate::netlink::{Call, FakeNetlink};
+
+type Fake = Networks<FakeNetlink, FakeFirewall, FakeDns>;
+
+fn manager(dir: &tempfile::TempDir, routes: &[&str]) -> Fake {
+    let routes = routes.iter().map(|r| r.parse().unwrap()).collect();
+    Networks::new(
+        NetPaths::new(&dir.path().join("state"), &dir.path().join("run")),
+        FakeNetlink::with_routes(routes),
+        FakeFirewall::new(),
+        FakeDns::default(),
+    )
+}
+
+fn block_on<T>(f: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn network(name: &str) -> NetworkRequest {
+    NetworkRequest {
+        name: name.into(),
+        ..NetworkRequest::default()
+    }
+}
+
+fn join(id: &str, network: &str) -> ConnectRequest {
+    ConnectRequest {
+        container_id: id.into(),
+        container_name: format!("proj-{id}"),
+        network: network.into(),
+        aliases: vec!["web".into()],
+        ..ConnectRequest::default()
+    }
+}
+
+fn attaches(net: &Fake) -> Vec<crate::netlink::AttachSpec> {
+    let calls = net.netlink.calls();
+    calls
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Attach(spec) => Some(spec),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn a_new_network_gets_the_first_default_subnet_no_host_route_overlaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &["172.17.0.0/16", "10.0.0.0/8", "0.0.0.0/0"]);
+    let record = block_on(net.ensure_network(&network("proj_front"))).unwrap();
+    assert_eq!(record.subnets[0].subnet.to_string(), "172.18.0.0/16");
+    assert_eq!(record.subnets[0].gateway, ip("172.18.0.1"));
+    assert_eq!(record.bridge.len(), 15);
+    let bridge = BridgeSpec {
+        name: record.bridge.clone(),
+        mtu: None,
+        addresses: vec!["172.18.0.1/16".parse().unwrap()],
+    };
+    assert_eq!(
+        net.netlink.calls(),
+        vec![Call::HostRoutes, Call::EnsureBridge(bridge.clone())]
+    );
+    assert_eq!(net.dns.running(), vec!["proj_front".to_string()]);
+    let rules = to_nft_text(&net.firewall.installed().expect("a table"));
+    assert!(rules.contains(&format!("oifname != \"{}\" masquerade", record.bridge)));
+
+    let again = block_on(net.ensure_network(&network("proj_front"))).unwrap();
+    assert_eq!(again, record, "ensuring again changes nothing");
+    let second = block_on(net.ensure_network(&network("proj_back"))).unwrap();
+    assert_eq!(second.subnets[0].subnet.to_string(), "172.19.0.0/16");
+}
+
+#[test]
+fn an_external_network_must_exist_and_is_never_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    let request = NetworkRequest {
+        external: true,
+        ..network("shared")
+    };
+    let err = block_on(net.ensure_network(&request)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "network shared declared as external could not be found"
+    );
+    assert!(net.netlink.calls().is_empty());
+    assert!(net.list().unwrap().is_empty());
+}
+
+#[test]
+fn connecting_leases_addresses_in_order_and_names_interfaces_eth0_then_eth1() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    block_on(net.ensure_network(&network("front"))).unwrap();
+    block_on(net.ensure_network(&network("back"))).unwrap();
+    // Host port 0: the check that a host process holds it never fires.
+    let port = PortMapping {
+        host_ip: Some(ip("127.0.0.1")),
+        host_port: 0,
+        container_port: 80,
+        count: 1,
+        protocol: Protocol::Tcp,
+    };
+    let first = block_on(net.connect(&ConnectRequest {
+        ports: vec![port],
+        ..join("c1", "front")
+    }))
+    .unwrap();
+    let second = block_on(net.connect(&join("c1", "back"))).unwrap();
+    let other = block_on(net.connect(&join("c2", "front"))).unwrap();
+    assert_eq!(
+        (first.ifname.as_str(), second.ifname.as_str()),
+        ("eth0", "eth1")
+    );
+    assert_eq!(first.addresses[0].to_string(), "172.17.0.2/16");
+    assert_eq!(second.addresses[0].to_string(), "172.18.0.2/16");
+    assert_eq!(other.addresses[0].to_string(), "172.17.0.3/16");
+    assert_eq!(first.mac, "02:42:ac:11:00:02");
+    let specs = attaches(&net);
+    assert_eq!(specs[0].gateways, vec![ip("172.17.0.1")], "default route");
+    assert!(specs[1].gateways.is_empty(), "only one default route");
+    // Connecting again is a no-op returning the endpoint.
+    assert_eq!(block_on(net.connect(&join("c1", "front"))).unwrap(), first);
+    assert_eq!(attaches(&net).len(), 3);
+    // The DNS table answers c2 with c1's addresses on both networks.
+    let table = load_table(&net.paths.dns_table()).unwrap();
+    let found = table.lookup(ip("172.17.0.3"), "proj-c1", RecordKind::A, 0);
+    assert_eq!(found, Lookup::Found(vec![ip("172.17.0.2")]));
+    let rules = to_nft_text(&net.firewall.installed().unwrap());
+    assert!(
+        rules.contains("ip daddr 127.0.0.1 tcp dport 0 dnat ip to 172.17.0.2:80"),
+        "{rules}"
+    );
+}
+
+#[test]
+fn a_failed_attach_releases_the_address_and_leaves_no_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    block_on(net.ensure_network(&network("front"))).unwrap();
+    net.netlink.fail_on_call(1);
+    assert!(block_on(net.connect(&join("c1", "front"))).is_err());
+    assert!(net.paths.endpoints_of("front").unwrap().is_empty());
+    let leases = crate::ipam::Leases::load(&net.paths.leases("front"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(leases.iter().count(), 0, "the lease was released");
+    let retried = block_on(net.connect(&join("c1", "front"))).unwrap();
+    assert_eq!(retried.addresses[0].to_string(), "172.17.0.2/16");
+}
+
+#[test]
+fn a_network_in_use_is_kept_and_removing_the_last_deletes_our_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    let record = block_on(net.ensure_network(&network("front"))).unwrap();
+    let endpoint = block_on(net.connect(&join("c1", "front"))).unwrap();
+    let err = block_on(net.remove_network("front")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "network front has active endpoints: proj-c1"
+    );
+    block_on(net.remove_container("c1")).unwrap();
+    block_on(net.remove_network("front")).unwrap();
+    let calls = net.netlink.calls();
+    assert!(calls.contains(&Call::RemoveLink(endpoint.host_veth)));
+    assert!(calls.contains(&Call::RemoveLink(record.bridge)));
+    assert!(net.netlink.links().is_empty());
+    assert_eq!(
+        net.firewall.calls().last(),
+        Some(&crate::firewall::Call::Remove)
+    );
+    assert!(net.dns.running().is_empty());
+    assert!(!net.paths.network_dir("front").exists());
+    block_on(net.remove_network("front")).unwrap();
+}
+
+#[test]
+fn an_internal_first_network_gives_no_default_route_and_the_next_routed_one_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    let internal = NetworkRequest {
+        internal: true,
+        ..network("private")
+    };
+    block_on(net.ensure_network(&internal)).unwrap();
+    let front = block_on(net.ensure_network(&network("front"))).unwrap();
+    block_on(net.connect(&join("c1", "private"))).unwrap();
+    block_on(net.connect(&join("c1", "front"))).unwrap();
+    let specs = attaches(&net);
+    assert!(specs[0].gateways.is_empty());
+    assert_eq!(specs[1].gateways, vec![front.subnets[0].gateway]);
+    let files = net
+        .container_files(&FilesRequest {
+            container_id: "c1".into(),
+            hostname: "c1".into(),
+            ..FilesRequest::default()
+        })
+        .unwrap();
+    let nameserver = format!("nameserver {}\n", front.subnets[0].gateway);
+    assert!(
+        files.resolv_conf.contains(&nameserver),
+        "{}",
+        files.resolv_conf
+    );
+}
+
+#[test]
+fn prune_removes_endpoints_whose_namespace_is_gone_links_without_records_and_unused_networks() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    block_on(net.ensure_network(&network("front"))).unwrap();
+    block_on(net.connect(&join("c1", "front"))).unwrap();
+    net.netlink.add_link("rcv0123456789ab");
+    net.netlink.add_link("veth0123456");
+    // No namespace is mounted in this test: c1 counts as crashed.
+    let removed = block_on(net.prune(true)).unwrap();
+    assert_eq!(
+        removed,
+        vec![
+            "endpoint proj-c1 on front".to_string(),
+            "network front".to_string(),
+            "link rcv0123456789ab".to_string(),
+        ]
+    );
+    assert_eq!(
+        net.netlink.links().into_iter().collect::<Vec<_>>(),
+        vec!["veth0123456".to_string()],
+        "links that are not ours stay"
+    );
+}
