@@ -183,7 +183,7 @@ mod tests {
                 "172.18.0.1:53".parse().unwrap(),
                 "[fd00::1]:53".parse().unwrap(),
             ],
-            table: PathBuf::from("/run/rcompose/dns/shop_front.json"),
+            table: PathBuf::from("/var/lib/rcompose/networks/dns.json"),
             upstreams: vec!["192.0.2.53:53".parse().unwrap()],
         }
     }
@@ -201,7 +201,7 @@ mod tests {
             .into_iter()
             .map(|arg| arg.into_string().unwrap())
             .collect();
-        insta::assert_snapshot!(rendered.join(" "), @"--listen 172.18.0.1:53 --listen [fd00::1]:53 --table /run/rcompose/dns/shop_front.json --upstream 192.0.2.53:53");
+        insta::assert_snapshot!(rendered.join(" "), @"--listen 172.18.0.1:53 --listen [fd00::1]:53 --table /var/lib/rcompose/networks/dns.json --upstream 192.0.2.53:53");
     }
 
     #[test]

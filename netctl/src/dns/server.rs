@@ -16,7 +16,6 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -246,22 +245,15 @@ impl DnsHandler {
     }
 }
 
+// hickory-server declares the trait with `async_trait`.
+#[async_trait::async_trait]
 impl RequestHandler for DnsHandler {
-    // The trait is declared with `#[async_trait]`; this is that macro's
-    // expansion written out, which saves a dependency for one method.
-    fn handle_request<'life0, 'life1, 'async_trait, R, T>(
-        &'life0 self,
-        request: &'life1 Request,
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
         response_handle: R,
-    ) -> Pin<Box<dyn Future<Output = ResponseInfo> + Send + 'async_trait>>
-    where
-        R: ResponseHandler + 'async_trait,
-        T: Time + 'async_trait,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(self.respond(request, response_handle))
+    ) -> ResponseInfo {
+        self.respond(request, response_handle).await
     }
 }
 

@@ -1,17 +1,17 @@
 //! The DNS table on disk: its atomic save and the server's view of it,
 //! reloaded whenever the file is replaced.
 //!
-//! On-disk layout: one JSON document (a serialised [`DnsTable`]) per
-//! network DNS server, at a path chosen by the spawner and passed to the
-//! daemon on its command line. Writers replace it by writing a temporary
-//! file in the same directory, fsyncing it and renaming it over the old
-//! one, so a reader never sees a half-written table.
+//! On-disk layout: one JSON document (a serialised [`DnsTable`]) shared by
+//! every network's DNS server (`<state>/networks/dns.json`), its path passed
+//! to each daemon on its command line. Writers replace it atomically (temp
+//! file, fsync, rename, fsync of the directory), so a reader never sees a
+//! half-written table.
 //!
 //! Invariant of [`TableFile`]: it always holds the last table that parsed;
 //! a missing or broken file keeps the previous table in service.
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,17 +74,7 @@ pub fn save_table(path: &Path, table: &DnsTable) -> Result<(), TableFileError> {
 }
 
 fn write_atomically(path: &Path, table: &DnsTable) -> io::Result<()> {
-    let json = serde_json::to_vec_pretty(table)?;
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".tmp.{}", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    let mut file = fs::File::create(&temporary)?;
-    file.write_all(&json)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temporary, path).inspect_err(|_| {
-        let _ = fs::remove_file(&temporary);
-    })
+    rcompose_reconciler::fsutil::write_json(path, table)
 }
 
 /// What identifies one version of the file: a rename gives a new inode, an
