@@ -331,6 +331,7 @@ async fn join(net: &Net, name: &str, args: &ContainerNetArgs) -> anyhow::Result<
     for (i, network) in args.networks.iter().enumerate() {
         net.inspect(network)?;
         let mut request = connect_request(name, network, &args.aliases);
+        request.aliases.extend(args.hostname.clone());
         if i == 0 {
             request.ipv4_address = args.ip;
             request.mac_address = args.mac_address.clone();
