@@ -1,7 +1,7 @@
 //! Benchmarks of the networking layer: rendering and applying the nftables
 //! table for 100 published ports, and connecting a container to a network
 //! (veth pair, addresses, default route, records, DNS table and the whole
-//! ruleset rewritten).
+//! ruleset rewritten) and disconnecting it again.
 //!
 //! Invariants:
 //! - the root benchmarks run in fresh network namespaces that only the
@@ -9,11 +9,13 @@
 //!   host's links, routes and ruleset are never touched; without root they
 //!   are skipped with a line saying so, never reported as measured;
 //! - nothing is sent outside 127.0.0.0/8 and the benchmark's namespaces: the
-//!   DNS daemons get an empty host resolv.conf, so they have no upstreams;
-//! - everything made is undone when the benchmark ends, panics or is
-//!   killed: a guard removes the container, the network and the DNS daemon;
-//!   the DNS daemon is this executable (`<bench> __dns <pid> …`) and dies
-//!   with it; the namespace files live in a private mount namespace.
+//!   DNS daemon gets an empty host resolv.conf, so it has no upstreams;
+//! - what the benchmark makes goes away with it: a guard removes the
+//!   container, the network and the DNS daemon at the end and on panic; if
+//!   the process is killed instead, the DNS daemon (this executable, run as
+//!   `<bench> __dns <pid> …`) dies with it, and the namespace files, mounted
+//!   in a private mount namespace, vanish with that namespace (only the temp
+//!   dir's plain files stay behind).
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};

@@ -138,6 +138,36 @@ impl Env {
                 .success()
         });
     }
+
+    /// "Outside": a namespace of the test's own behind an uplink
+    /// (198.51.100.1 here, 198.51.100.2 there), serving "outside" on 8080.
+    /// It has no route back to any bridge: only masqueraded traffic works.
+    fn outside(&mut self) {
+        let outside = Container {
+            netns: self.paths.run.join("netns").join("outside"),
+            etc: self.root.join("etc").join("outside"),
+        };
+        netns::create(&outside.netns).unwrap();
+        std::fs::create_dir_all(&outside.etc).unwrap();
+        std::fs::write(outside.etc.join("hosts"), "127.0.0.1 localhost\n").unwrap();
+        std::fs::write(outside.etc.join("resolv.conf"), "").unwrap();
+        let ns = outside.netns.to_str().unwrap();
+        run(&[
+            "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1", "netns", ns,
+        ]);
+        run(&["ip", "addr", "add", "198.51.100.1/24", "dev", "uplink0"]);
+        run(&["ip", "link", "set", "uplink0", "up"]);
+        let flag = format!("--net={ns}");
+        for args in [
+            &["ip", "addr", "add", "198.51.100.2/24", "dev", "uplink1"][..],
+            &["ip", "link", "set", "uplink1", "up"],
+        ] {
+            let mut full = vec!["nsenter", flag.as_str()];
+            full.extend_from_slice(args);
+            run(&full);
+        }
+        self.serve(&outside, "outside");
+    }
 }
 
 struct Container {
@@ -506,31 +536,7 @@ fn an_ipv6_network_gives_containers_addresses_that_names_resolve_to_and_that_ans
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn containers_reach_outside_masqueraded_except_on_an_internal_network() {
     let mut env = Env::new();
-    // "Outside": a namespace of the test's own behind an uplink.
-    let outside = Container {
-        netns: env.paths.run.join("netns").join("outside"),
-        etc: env.root.join("etc").join("outside"),
-    };
-    netns::create(&outside.netns).unwrap();
-    std::fs::create_dir_all(&outside.etc).unwrap();
-    std::fs::write(outside.etc.join("hosts"), "127.0.0.1 localhost\n").unwrap();
-    std::fs::write(outside.etc.join("resolv.conf"), "").unwrap();
-    let ns = outside.netns.to_str().unwrap();
-    run(&[
-        "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1", "netns", ns,
-    ]);
-    run(&["ip", "addr", "add", "198.51.100.1/24", "dev", "uplink0"]);
-    run(&["ip", "link", "set", "uplink0", "up"]);
-    let flag = format!("--net={ns}");
-    let inside = |args: &[&str]| {
-        let mut full = vec!["nsenter", flag.as_str()];
-        full.extend_from_slice(args);
-        run(&full);
-    };
-    inside(&["ip", "addr", "add", "198.51.100.2/24", "dev", "uplink1"]);
-    inside(&["ip", "link", "set", "uplink1", "up"]);
-    inside(&["ip", "link", "set", "lo", "up"]);
-    env.serve(&outside, "outside");
+    env.outside();
 
     let net = env.networks();
     block_on(net.ensure_network(&front())).unwrap();
@@ -550,11 +556,60 @@ fn containers_reach_outside_masqueraded_except_on_an_internal_network() {
             ..Default::default()
         },
     );
-    // "Outside" has no route back to the bridge's subnet: an answer shows
-    // the request left masqueraded behind the uplink's address.
+    // An answer shows the request left masqueraded behind the uplink.
     assert_eq!(
         routed.fetch("http://198.51.100.2:8080/").as_deref(),
         Ok("outside")
     );
     assert!(private.fetch("http://198.51.100.2:8080/").is_err());
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_foreign_forward_drop_policy_does_not_cut_our_networks_off() {
+    let mut env = Env::new();
+    env.outside();
+    // What iptables-nft leaves after `iptables -P FORWARD DROP`.
+    run(&["nft", "add", "table", "ip", "filter"]);
+    run(&[
+        "nft",
+        "add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }",
+    ]);
+    let net = env.networks();
+    block_on(net.ensure_network(&front())).unwrap();
+    let web1 = env.container(&net, "web1", web("proj-web-1"));
+    env.serve(&web1, "same bridge");
+    let client = env.container(
+        &net,
+        "client1",
+        ConnectRequest {
+            container_name: "proj-client-1".into(),
+            network: "proj_front".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        client.fetch("http://web:8080/").as_deref(),
+        Ok("same bridge")
+    );
+    assert_eq!(
+        client.fetch("http://198.51.100.2:8080/").as_deref(),
+        Ok("outside")
+    );
+    let chain = run(&["nft", "-j", "list", "chain", "ip", "filter", "FORWARD"]);
+    assert_eq!(
+        chain.matches("\"comment\": \"rcompose\"").count(),
+        2,
+        "{chain}"
+    );
+
+    block_on(net.remove_container("web1")).unwrap();
+    block_on(net.remove_container("client1")).unwrap();
+    block_on(net.remove_network("proj_front")).unwrap();
+    let chain = run(&["nft", "-j", "list", "chain", "ip", "filter", "FORWARD"]);
+    assert!(!chain.contains("rcompose"), "our rules are gone: {chain}");
+    assert!(
+        chain.contains("\"policy\": \"drop\""),
+        "the foreign policy stays: {chain}"
+    );
 }

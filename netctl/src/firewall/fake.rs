@@ -20,6 +20,8 @@ pub enum Call {
     Apply(Nftables<'static>),
     /// `remove`.
     Remove,
+    /// `exempt_forward` with these bridges.
+    ExemptForward(Vec<String>),
 }
 
 /// A firewall that lives in memory.
@@ -77,10 +79,11 @@ impl FakeFirewall {
                 stderr: String::new(),
             });
         }
-        state.installed = match call {
-            Call::Apply(ruleset) => Some(ruleset),
-            Call::Remove => None,
-        };
+        match call {
+            Call::Apply(ruleset) => state.installed = Some(ruleset),
+            Call::Remove => state.installed = None,
+            Call::ExemptForward(_) => {}
+        }
         Ok(())
     }
 }
@@ -95,6 +98,14 @@ impl Firewall for FakeFirewall {
     fn remove(&self) -> Result<(), FirewallError> {
         self.record(Call::Remove)
             .map_err(|source| FirewallError::Remove { source })
+    }
+
+    fn exempt_forward(&self, bridges: &[String]) -> Result<(), FirewallError> {
+        self.record(Call::ExemptForward(bridges.to_vec()))
+            .map_err(|source| FirewallError::Exempt {
+                chain: "ip filter FORWARD".into(),
+                source,
+            })
     }
 }
 

@@ -2,7 +2,9 @@
 //! JSON interface) through the `nftables` crate, and lists our table back.
 //!
 //! Invariant: every nft invocation names `inet rcompose` (or only lists the
-//! names of inet tables); the host's full ruleset is never listed or parsed.
+//! names of inet tables), except that the `FORWARD` chains of the `filter`
+//! tables are listed, and our own tagged rules in them changed (see
+//! `exempt`); the host's full ruleset is never listed or parsed.
 //! nft acts on the network namespace of the calling thread, because the
 //! process it spawns inherits it.
 
@@ -12,6 +14,7 @@ use nftables::helper::{self, DEFAULT_ARGS, NftablesError};
 use nftables::schema::{NfListObject, NfObject, Nftables};
 use nftables::types::NfFamily;
 
+use super::exempt::{FOREIGN_FORWARD, ForeignChain, plan};
 use super::render::render_removal;
 use super::{Firewall, FirewallError, TABLE};
 
@@ -65,6 +68,16 @@ impl NftFirewall {
     }
 }
 
+impl NftFirewall {
+    /// The chain as JSON, `None` when it does not exist (or cannot be read:
+    /// then there is nothing we could change either).
+    fn list_chain(&self, family: &str, table: &str, chain: &str) -> Option<serde_json::Value> {
+        let args = ["list", "chain", family, table, chain];
+        let text = helper::get_current_ruleset_raw(self.program(), &args).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
 impl Firewall for NftFirewall {
     fn apply(&self, ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
         helper::apply_ruleset_with_args(ruleset, self.program(), DEFAULT_ARGS)
@@ -74,6 +87,23 @@ impl Firewall for NftFirewall {
     fn remove(&self) -> Result<(), FirewallError> {
         helper::apply_ruleset_with_args(&render_removal(), self.program(), DEFAULT_ARGS)
             .map_err(|source| FirewallError::Remove { source })
+    }
+
+    fn exempt_forward(&self, bridges: &[String]) -> Result<(), FirewallError> {
+        for (family, table, chain) in FOREIGN_FORWARD {
+            let Some(listing) = self.list_chain(family, table, chain) else {
+                continue;
+            };
+            let found = ForeignChain::from_listing(&listing);
+            if let Some(batch) = plan(family, table, chain, &found, bridges) {
+                helper::apply_ruleset_raw(&batch.to_string(), self.program(), DEFAULT_ARGS)
+                    .map_err(|source| FirewallError::Exempt {
+                        chain: format!("{family} {table} {chain}"),
+                        source,
+                    })?;
+            }
+        }
+        Ok(())
     }
 }
 

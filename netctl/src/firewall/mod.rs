@@ -14,6 +14,7 @@
 //! firewalld, …) still see every packet we accept: an accept in our table
 //! does not override a drop in theirs.
 
+pub mod exempt;
 mod input;
 mod linux;
 mod render;
@@ -61,6 +62,15 @@ pub enum FirewallError {
         #[source]
         source: NftablesError,
     },
+    /// Exempting our bridges from a foreign FORWARD drop policy failed.
+    #[error("failed to let our bridges through {chain} (its policy is drop)")]
+    Exempt {
+        /// `family table chain`.
+        chain: String,
+        /// What nft (or running it) reported.
+        #[source]
+        source: NftablesError,
+    },
     /// Listing our table (or checking whether it exists) failed.
     #[error("failed to list the rcompose nftables table (inet {TABLE})")]
     List {
@@ -77,6 +87,10 @@ pub trait Firewall {
     fn apply(&self, ruleset: &Nftables<'static>) -> Result<(), FirewallError>;
     /// Deletes the table; an absent table is success.
     fn remove(&self) -> Result<(), FirewallError>;
+    /// Makes a foreign `FORWARD` chain that drops by default accept traffic
+    /// of exactly these bridges (see [`exempt`]); an empty list removes our
+    /// rules from it.
+    fn exempt_forward(&self, bridges: &[String]) -> Result<(), FirewallError>;
 }
 
 impl<F: Firewall + ?Sized> Firewall for &F {
@@ -87,6 +101,10 @@ impl<F: Firewall + ?Sized> Firewall for &F {
     fn remove(&self) -> Result<(), FirewallError> {
         (**self).remove()
     }
+
+    fn exempt_forward(&self, bridges: &[String]) -> Result<(), FirewallError> {
+        (**self).exempt_forward(bridges)
+    }
 }
 
 impl<F: Firewall + ?Sized> Firewall for Arc<F> {
@@ -96,5 +114,9 @@ impl<F: Firewall + ?Sized> Firewall for Arc<F> {
 
     fn remove(&self) -> Result<(), FirewallError> {
         (**self).remove()
+    }
+
+    fn exempt_forward(&self, bridges: &[String]) -> Result<(), FirewallError> {
+        (**self).exempt_forward(bridges)
     }
 }

@@ -335,6 +335,8 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
                 .collect(),
         };
         save_table(&self.paths.dns_table(), &table)?;
+        let bridges: Vec<String> = networks.iter().map(|n| n.bridge.clone()).collect();
+        self.firewall.exempt_forward(&bridges)?;
         if networks.is_empty() {
             self.firewall.remove()?;
         } else {
