@@ -111,7 +111,9 @@ fn skipped(what: &str) {
 fn bench_firewall(c: &mut Criterion) {
     let input = input_100_ports();
     let mut group = c.benchmark_group("firewall");
-    group.measurement_time(Duration::from_secs(3));
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     group.bench_function("render_100_ports", |b| b.iter(|| render(&input)));
     if is_root() {
         bench_apply(&mut group, &input);

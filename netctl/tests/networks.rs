@@ -142,7 +142,7 @@ impl Env {
     /// "Outside": a namespace of the test's own behind an uplink
     /// (198.51.100.1 here, 198.51.100.2 there), serving "outside" on 8080.
     /// It has no route back to any bridge: only masqueraded traffic works.
-    fn outside(&mut self) {
+    fn outside(&mut self) -> Container {
         let outside = Container {
             netns: self.paths.run.join("netns").join("outside"),
             etc: self.root.join("etc").join("outside"),
@@ -167,6 +167,7 @@ impl Env {
             run(&full);
         }
         self.serve(&outside, "outside");
+        outside
     }
 }
 
@@ -373,7 +374,7 @@ fn two_replicas_of_a_service_resolve_to_both_addresses() {
 
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
-fn published_ports_answer_on_loopback_and_on_the_hosts_own_address() {
+fn published_ports_answer_on_loopback_on_the_hosts_own_address_and_from_another_host() {
     let mut env = Env::new();
     // The test namespace's "host address", on a link of its own.
     run(&[
@@ -402,6 +403,13 @@ fn published_ports_answer_on_loopback_and_on_the_hosts_own_address() {
         http_get(not_published).is_err(),
         "18080 is bound to 127.0.0.1 only"
     );
+    // From another host, through the uplink.
+    let outside = env.outside();
+    assert_eq!(
+        outside.fetch("http://198.51.100.1:18081/").as_deref(),
+        Ok("published")
+    );
+    assert!(outside.fetch("http://198.51.100.1:18080/").is_err());
     // Hairpin: the container reaches its own published port.
     assert_eq!(
         web1.fetch("http://192.0.2.10:18081/").as_deref(),
@@ -536,7 +544,7 @@ fn an_ipv6_network_gives_containers_addresses_that_names_resolve_to_and_that_ans
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn containers_reach_outside_masqueraded_except_on_an_internal_network() {
     let mut env = Env::new();
-    env.outside();
+    let _outside = env.outside();
 
     let net = env.networks();
     block_on(net.ensure_network(&front())).unwrap();
@@ -568,7 +576,7 @@ fn containers_reach_outside_masqueraded_except_on_an_internal_network() {
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn a_foreign_forward_drop_policy_does_not_cut_our_networks_off() {
     let mut env = Env::new();
-    env.outside();
+    let _outside = env.outside();
     // What iptables-nft leaves after `iptables -P FORWARD DROP`.
     run(&["nft", "add", "table", "ip", "filter"]);
     run(&[

@@ -88,7 +88,18 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
         if let Some(existing) =
             fsutil::read_json::<EndpointRecord>(&path).map_err(state("read endpoint"))?
         {
-            return Ok(existing);
+            // A record whose veth is gone (a reboot, a crash) is stale: the
+            // endpoint is made again rather than reported as done.
+            if self
+                .netlink
+                .link_names()
+                .await?
+                .contains(&existing.host_veth)
+            {
+                return Ok(existing);
+            }
+            self.disconnect_locked(&request.container_id, &network.name)
+                .await?;
         }
         let mine = self.endpoints_of_container(&request.container_id)?;
         self.check_ports(request)?;

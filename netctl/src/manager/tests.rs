@@ -248,3 +248,17 @@ fn prune_removes_endpoints_whose_namespace_is_gone_links_without_records_and_unu
         "links that are not ours stay"
     );
 }
+
+#[test]
+fn an_endpoint_whose_veth_vanished_is_made_again_on_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    block_on(net.ensure_network(&network("front"))).unwrap();
+    let first = block_on(net.connect(&join("c1", "front"))).unwrap();
+    // A reboot: links are gone, records stay.
+    block_on(net.netlink.remove_link(&first.host_veth)).unwrap();
+    let again = block_on(net.connect(&join("c1", "front"))).unwrap();
+    assert_eq!(again, first, "same address, same names");
+    assert_eq!(attaches(&net).len(), 2, "attached anew");
+    assert!(net.netlink.links().contains(&first.host_veth));
+}
