@@ -113,7 +113,7 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
             return Err(e);
         }
         fsutil::write_json(&path, &record).map_err(state("write endpoint"))?;
-        self.sync()?;
+        self.sync(false)?;
         Ok(record)
     }
 
@@ -261,7 +261,7 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
     pub async fn disconnect(&self, container_id: &str, network: &str) -> Result<()> {
         let _lock = self.lock()?;
         self.disconnect_locked(container_id, network).await?;
-        self.sync()
+        self.sync(false)
     }
 
     async fn disconnect_locked(&self, container_id: &str, network: &str) -> Result<()> {
@@ -299,7 +299,7 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
         if let Err(e) = fsutil::remove_dir_all_if_exists(&files) {
             first_error.get_or_insert(state(format!("remove {}", files.display()))(e));
         }
-        self.sync()?;
+        self.sync(false)?;
         first_error.map_or(Ok(()), Err)
     }
 

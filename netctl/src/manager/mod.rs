@@ -271,7 +271,7 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
                 .collect(),
         };
         self.netlink.ensure_bridge(&bridge).await?;
-        self.sync()?;
+        self.sync(true)?;
         self.dns.ensure(&self.paths, record)?;
         Ok(())
     }
@@ -306,12 +306,13 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
         self.netlink.remove_link(&record.bridge).await?;
         fsutil::remove_dir_all_if_exists(&self.paths.network_dir(name))
             .map_err(state(format!("remove the state of network {name}")))?;
-        self.sync()
+        self.sync(false)
     }
 
     /// Rewrites the DNS table and the nftables table from the records; with
-    /// no network left, our nftables table is deleted.
-    fn sync(&self) -> Result<()> {
+    /// no network left, our nftables table is deleted. Unless `force`, an
+    /// nftables table equal to the last one applied is left alone.
+    fn sync(&self, force: bool) -> Result<()> {
         let networks = self.list()?;
         let endpoints = self
             .paths
@@ -335,17 +336,35 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
                 .collect(),
         };
         save_table(&self.paths.dns_table(), &table)?;
+        let ruleset = (!networks.is_empty())
+            .then(|| render(&FirewallInput::from_records(&networks, &endpoints)));
+        // Each nft run costs milliseconds: skip an unchanged ruleset unless
+        // told to check (ensuring a network always re-applies, which heals a
+        // table someone deleted).
+        let digest = ruleset_digest(ruleset.as_ref());
+        let stamp = self.paths.firewall_stamp();
+        if !force && std::fs::read_to_string(&stamp).is_ok_and(|d| d == digest) {
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(&stamp);
         let bridges: Vec<String> = networks.iter().map(|n| n.bridge.clone()).collect();
         self.firewall.exempt_forward(&bridges)?;
-        if networks.is_empty() {
-            self.firewall.remove()?;
-        } else {
-            self.firewall
-                .apply(&render(&FirewallInput::from_records(&networks, &endpoints)))?;
+        match &ruleset {
+            Some(ruleset) => self.firewall.apply(ruleset)?,
+            None => self.firewall.remove()?,
         }
-        Ok(())
+        fsutil::write_atomic(&stamp, digest.as_bytes()).map_err(state("write the firewall stamp"))
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// SHA-256 of the ruleset's JSON, or of nothing when there is none.
+fn ruleset_digest(ruleset: Option<&nftables::schema::Nftables<'static>>) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = ruleset
+        .map(|r| serde_json::to_vec(r).unwrap_or_default())
+        .unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}

@@ -6,6 +6,7 @@
 //! <state>/                      e.g. /var/lib/rcompose/networks
 //!   .lock                       held while any network or endpoint changes
 //!   dns.json                    the DNS table every DNS daemon serves
+//!   firewall.sha256             digest of the nftables table last applied
 //!   <network>/network.json      NetworkRecord
 //!   <network>/leases.json       address leases (see ipam)
 //!   <network>/endpoints/<container-id>.json   EndpointRecord
@@ -46,6 +47,11 @@ impl NetPaths {
     /// The lock file.
     pub fn lock(&self) -> PathBuf {
         self.state.join(".lock")
+    }
+
+    /// The digest of the nftables table last applied.
+    pub fn firewall_stamp(&self) -> PathBuf {
+        self.state.join("firewall.sha256")
     }
 
     /// The DNS table file.

@@ -262,3 +262,16 @@ fn an_endpoint_whose_veth_vanished_is_made_again_on_connect() {
     assert_eq!(attaches(&net).len(), 2, "attached anew");
     assert!(net.netlink.links().contains(&first.host_veth));
 }
+
+#[test]
+fn an_unchanged_ruleset_is_not_applied_again_unless_a_network_is_ensured() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    block_on(net.ensure_network(&network("front"))).unwrap();
+    let applied = net.firewall.calls().len();
+    block_on(net.connect(&join("c1", "front"))).unwrap();
+    block_on(net.disconnect("c1", "front")).unwrap();
+    assert_eq!(net.firewall.calls().len(), applied, "no port, no change");
+    block_on(net.ensure_network(&network("front"))).unwrap();
+    assert!(net.firewall.calls().len() > applied, "ensure re-applies");
+}

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use nix::sched::{CloneFlags, setns};
 #[cfg(any(test, feature = "testing"))]
@@ -171,7 +173,15 @@ impl Netlink for LinuxNetlink {
         let host = Nl::here()?;
         let netns =
             File::open(&spec.netns).map_err(|e| NetlinkError::Netns(spec.netns.clone(), e))?;
-        host.create_veth(spec).await?;
+        // An interface made in a namespace takes its defaults: no duplicate
+        // address detection, so the container's IPv6 address works at once.
+        // Best effort: a kernel booted without IPv6 has no such keys.
+        in_netns_thread(&netns, &spec.netns, || {
+            let _ = write_sysctl("net/ipv6/conf/default/accept_dad", "0");
+            let _ = write_sysctl("net/ipv6/conf/all/accept_dad", "0");
+            Ok(())
+        })?;
+        host.create_veth(spec, &netns).await?;
         let result = self.attach_created(&host, &netns, spec).await;
         if result.is_err() {
             // Leave nothing half-made: the next apply starts from scratch.
@@ -187,7 +197,6 @@ impl Netlink for LinuxNetlink {
 
 impl LinuxNetlink {
     async fn attach_created(&self, host: &Nl, netns: &File, spec: &AttachSpec) -> Result<()> {
-        let peer = peer_name(&spec.host_veth);
         let bridge = host
             .index(&spec.bridge)
             .await?
@@ -215,36 +224,9 @@ impl LinuxNetlink {
             &spec.host_veth,
         )
         .await?;
-        // An interface moving in takes the namespace's defaults: no duplicate
-        // address detection, so the container's IPv6 address works at once.
-        // Best effort: a kernel booted without IPv6 has no such keys.
-        in_netns_thread(netns, &spec.netns, || {
-            let _ = write_sysctl("net/ipv6/conf/default/accept_dad", "0");
-            let _ = write_sysctl("net/ipv6/conf/all/accept_dad", "0");
-            Ok(())
-        })?;
-        let peer_index = host
-            .index(&peer)
-            .await?
-            .ok_or_else(|| NetlinkError::Missing(peer.clone()))?;
-        host.set(
-            LinkUnspec::new_with_index(peer_index)
-                .setns_by_fd(netns.as_raw_fd())
-                .build(),
-            "move into the container's namespace",
-            &peer,
-        )
-        .await?;
         let inside = Nl::in_netns(netns, &spec.netns)?;
-        inside.configure_container_side(&peer, spec).await
+        inside.configure_container_side(spec).await
     }
-}
-
-/// The container-side name of a veth pair while it is still on the host.
-fn peer_name(host_veth: &str) -> String {
-    let mut name = host_veth.to_string();
-    name.truncate(13);
-    format!("{name}_p")
 }
 
 /// One netlink socket with its connection task running.
@@ -339,22 +321,29 @@ impl Nl {
             .ok_or_else(|| NetlinkError::Missing(name.into()))
     }
 
-    async fn create_veth(&self, spec: &AttachSpec) -> Result<()> {
-        let peer = peer_name(&spec.host_veth);
+    /// Creates the pair with its container end made directly inside the
+    /// container's namespace under its final name and address: moving an
+    /// interface between namespaces costs an RCU grace period.
+    async fn create_veth(&self, spec: &AttachSpec, netns: &File) -> Result<()> {
         // A leftover pair of a crashed attach is replaced, not reused.
         if let Some(index) = self.index(&spec.host_veth).await? {
             self.delete(index, &spec.host_veth).await?;
         }
-        let mut builder = LinkVeth::new(&spec.host_veth, &peer);
+        let mut peer = LinkUnspec::new_with_name(&spec.ifname)
+            .address(spec.mac.to_vec())
+            .setns_by_fd(netns.as_raw_fd());
+        let mut builder = LinkVeth::new(&spec.host_veth, &spec.ifname);
         if let Some(mtu) = spec.mtu {
+            peer = peer.mtu(mtu);
             builder = builder.mtu(mtu);
         }
+        let builder = builder.set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())));
         self.handle
             .link()
             .add(builder.build())
             .execute()
             .await
-            .map_err(|e| request(format!("create veth {}/{peer}", spec.host_veth), e))
+            .map_err(|e| request(format!("create veth {}/{}", spec.host_veth, spec.ifname), e))
     }
 
     async fn add_address(&self, index: u32, net: &IpNet, link: &str) -> Result<()> {
@@ -372,19 +361,11 @@ impl Nl {
         }
     }
 
-    async fn configure_container_side(&self, peer: &str, spec: &AttachSpec) -> Result<()> {
+    async fn configure_container_side(&self, spec: &AttachSpec) -> Result<()> {
         let index = self
-            .index(peer)
+            .index(&spec.ifname)
             .await?
-            .ok_or_else(|| NetlinkError::Missing(peer.into()))?;
-        let mut msg = LinkUnspec::new_with_index(index)
-            .name(spec.ifname.clone())
-            .address(spec.mac.to_vec());
-        if let Some(mtu) = spec.mtu {
-            msg = msg.mtu(mtu);
-        }
-        let msg = msg.build();
-        self.set(msg, "rename and set the address of", peer).await?;
+            .ok_or_else(|| NetlinkError::Missing(spec.ifname.clone()))?;
         for net in &spec.addresses {
             self.add_address(index, net, &spec.ifname).await?;
         }
@@ -524,10 +505,20 @@ fn write_sysctl(key: &str, value: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn route(dest: Option<&str>, len: u8) -> RouteMessage {
+        let mut msg = RouteMessage::default();
+        msg.header.destination_prefix_length = len;
+        if let Some(dest) = dest {
+            let addr = RouteAddress::Inet(dest.parse().unwrap());
+            msg.attributes.push(RouteAttribute::Destination(addr));
+        }
+        msg
+    }
+
     #[test]
-    fn the_peer_name_fits_in_an_interface_name() {
-        assert_eq!(peer_name("veth0123456789ab"), "veth012345678_p");
-        assert!(peer_name("veth0123456789ab").len() <= 15);
-        assert_eq!(peer_name("vethab"), "vethab_p");
+    fn a_route_destination_is_its_prefix_and_a_default_route_has_none() {
+        let net = destination(&route(Some("172.18.0.0"), 16));
+        assert_eq!(net, Some("172.18.0.0/16".parse().unwrap()));
+        assert_eq!(destination(&route(None, 0)), None);
     }
 }
