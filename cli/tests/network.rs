@@ -6,12 +6,9 @@
 //! links or firewall. Root tests: `#[ignore]`d so that a non-root run reports
 //! them as skipped; `scripts/test.sh` runs them when root.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use rcompose_netctl::testing::ThreadNetns;
+use rcompose_netctl::testing::{ThreadNetns, http_get, run};
 use rcompose_runtime::testing::{self, TestRegistry};
 
 const CONTAINERS: [&str; 4] = ["proj-web-1", "proj-web-2", "proj-client-1", "proj-other-1"];
@@ -59,25 +56,6 @@ impl Drop for Env {
         let _ = self.rcompose(&["network", "rm", "front"]);
         let _ = self.rcompose(&["network", "rm", "back"]);
     }
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn http_get(addr: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-    let mut out = String::new();
-    stream.read_to_string(&mut out)?;
-    Ok(out)
 }
 
 fn nslookup(env: &Env, container: &str, name: &str) -> Vec<String> {
@@ -194,7 +172,7 @@ fn containers_find_each_other_by_name_only_on_shared_networks_and_publish_ports(
     );
     // The published port answers on the host's loopback.
     assert!(
-        http_get("127.0.0.1:18080")
+        http_get("127.0.0.1:18080".parse().unwrap())
             .unwrap()
             .ends_with("hello from web")
     );

@@ -7,17 +7,9 @@ use std::process::Command;
 
 use rcompose_netctl::netlink::{AttachSpec, BridgeSpec, LinuxNetlink, Netlink};
 use rcompose_netctl::netns;
-use rcompose_netctl::testing::{ThreadNetns, is_root};
+use rcompose_netctl::testing::{ThreadNetns, block_on, is_root};
 
 const ROOT: &str = "needs root; scripts/test.sh runs it when root";
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 /// Runs a command inside the namespace mounted at `ns` and returns stdout.
 fn inside(ns: &Path, args: &[&str]) -> String {

@@ -4,8 +4,7 @@
 //! test's own with busybox started in them, so the network layer is tested
 //! without the runtime.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use rcompose_netctl::manager::{
 use rcompose_netctl::model::{PortMapping, Protocol};
 use rcompose_netctl::netlink::LinuxNetlink;
 use rcompose_netctl::netns;
-use rcompose_netctl::testing::{ThreadNetns, is_root};
+use rcompose_netctl::testing::{ThreadNetns, block_on, http_get, is_root, run};
 
 type Net = Networks<LinuxNetlink, NftFirewall>;
 
@@ -227,24 +226,6 @@ impl Container {
     }
 }
 
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn wait_for(mut ok: impl FnMut() -> bool) {
     for _ in 0..200 {
         if ok() {
@@ -253,15 +234,6 @@ fn wait_for(mut ok: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(25));
     }
     panic!("condition not met in 5 s");
-}
-
-fn http_get(addr: SocketAddr) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
-    let mut out = String::new();
-    stream.read_to_string(&mut out)?;
-    Ok(out)
 }
 
 fn front() -> NetworkRequest {
@@ -276,6 +248,15 @@ fn web(name: &str) -> ConnectRequest {
         container_name: name.into(),
         network: "proj_front".into(),
         aliases: vec!["web".into(), "www".into()],
+        ..Default::default()
+    }
+}
+
+/// A container on `network` with no alias or port.
+fn plain(name: &str, network: &str) -> ConnectRequest {
+    ConnectRequest {
+        container_name: name.into(),
+        network: network.into(),
         ..Default::default()
     }
 }
@@ -298,15 +279,7 @@ fn containers_on_one_network_reach_each_other_by_service_alias_and_container_nam
     block_on(net.ensure_network(&front())).unwrap();
     let web1 = env.container(&net, "web1", web("proj-web-1"));
     env.serve(&web1, "hello from web");
-    let client = env.container(
-        &net,
-        "client1",
-        ConnectRequest {
-            container_name: "proj-client-1".into(),
-            network: "proj_front".into(),
-            ..Default::default()
-        },
-    );
+    let client = env.container(&net, "client1", plain("proj-client-1", "proj_front"));
     for url in [
         "http://web:8080/",
         "http://www:8080/",
@@ -330,15 +303,7 @@ fn a_container_on_another_network_can_neither_resolve_nor_reach_web() {
     .unwrap();
     let web1 = env.container(&net, "web1", web("proj-web-1"));
     env.serve(&web1, "hello");
-    let other = env.container(
-        &net,
-        "other1",
-        ConnectRequest {
-            container_name: "proj-other-1".into(),
-            network: "proj_back".into(),
-            ..Default::default()
-        },
-    );
+    let other = env.container(&net, "other1", plain("proj-other-1", "proj_back"));
     assert_eq!(other.resolve("web"), Vec::<IpAddr>::new());
     let web_ip = net.endpoints_of_container("web1").unwrap()[0].addresses[0].addr();
     assert!(
@@ -355,15 +320,7 @@ fn two_replicas_of_a_service_resolve_to_both_addresses() {
     block_on(net.ensure_network(&front())).unwrap();
     env.container(&net, "web1", web("proj-web-1"));
     env.container(&net, "web2", web("proj-web-2"));
-    let client = env.container(
-        &net,
-        "client1",
-        ConnectRequest {
-            container_name: "proj-client-1".into(),
-            network: "proj_front".into(),
-            ..Default::default()
-        },
-    );
+    let client = env.container(&net, "client1", plain("proj-client-1", "proj_front"));
     let mut expected: Vec<IpAddr> = ["web1", "web2"]
         .iter()
         .map(|id| net.endpoints_of_container(id).unwrap()[0].addresses[0].addr())
@@ -516,15 +473,7 @@ fn an_ipv6_network_gives_containers_addresses_that_names_resolve_to_and_that_ans
     assert_eq!(record.subnets.len(), 2, "{record:?}");
     let web1 = env.container(&net, "web1", web("proj-web-1"));
     env.serve(&web1, "over v6");
-    let client = env.container(
-        &net,
-        "client1",
-        ConnectRequest {
-            container_name: "proj-client-1".into(),
-            network: "proj_front".into(),
-            ..Default::default()
-        },
-    );
+    let client = env.container(&net, "client1", plain("proj-client-1", "proj_front"));
     let v6 = net.endpoints_of_container("web1").unwrap()[0]
         .addresses
         .iter()
@@ -555,15 +504,7 @@ fn containers_reach_outside_masqueraded_except_on_an_internal_network() {
     };
     block_on(net.ensure_network(&internal)).unwrap();
     let routed = env.container(&net, "web1", web("proj-web-1"));
-    let private = env.container(
-        &net,
-        "db1",
-        ConnectRequest {
-            container_name: "proj-db-1".into(),
-            network: "proj_private".into(),
-            ..Default::default()
-        },
-    );
+    let private = env.container(&net, "db1", plain("proj-db-1", "proj_private"));
     // An answer shows the request left masqueraded behind the uplink.
     assert_eq!(
         routed.fetch("http://198.51.100.2:8080/").as_deref(),
@@ -587,15 +528,7 @@ fn a_foreign_forward_drop_policy_does_not_cut_our_networks_off() {
     block_on(net.ensure_network(&front())).unwrap();
     let web1 = env.container(&net, "web1", web("proj-web-1"));
     env.serve(&web1, "same bridge");
-    let client = env.container(
-        &net,
-        "client1",
-        ConnectRequest {
-            container_name: "proj-client-1".into(),
-            network: "proj_front".into(),
-            ..Default::default()
-        },
-    );
+    let client = env.container(&net, "client1", plain("proj-client-1", "proj_front"));
     assert_eq!(
         client.fetch("http://web:8080/").as_deref(),
         Ok("same bridge")

@@ -14,24 +14,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::dns::table::{DnsEndpoint, DnsNetwork, DnsTable};
+use crate::dns::table::{DnsNetwork, DnsTable};
 use crate::dns::table_file::save_table;
 
 const CLIENT_WAIT: Duration = Duration::from_secs(5);
 
-fn ip(text: &str) -> IpAddr {
-    text.parse().unwrap()
-}
-
-fn endpoint(network: &str, container: &str, names: &[&str], addrs: &[&str]) -> DnsEndpoint {
-    DnsEndpoint {
-        network: network.to_owned(),
-        container_name: container.to_owned(),
-        names: names.iter().map(|name| (*name).to_owned()).collect(),
-        addresses: addrs.iter().map(|text| ip(text)).collect(),
-        dns_servers: Vec::new(),
-    }
-}
+use crate::dns::table::test_support::{endpoint, ip};
 
 /// The test client is the container at 127.0.0.1 on `front`, next to two
 /// `web` replicas; `db` lives on `back`, out of its sight.

@@ -268,19 +268,18 @@ fn is_kind(address: IpAddr, kind: RecordKind) -> bool {
     }
 }
 
+/// Builders shared by the tests of the table and of the server.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
 
-    const FRONT: &str = "shop_front";
-    const BACK: &str = "shop_back";
-    const VAULT: &str = "shop_vault";
-
-    fn ip(text: &str) -> IpAddr {
+    /// Parses an address.
+    pub fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
     }
 
-    fn endpoint(network: &str, container: &str, names: &[&str], addrs: &[&str]) -> DnsEndpoint {
+    /// An endpoint with these names and addresses.
+    pub fn endpoint(network: &str, container: &str, names: &[&str], addrs: &[&str]) -> DnsEndpoint {
         DnsEndpoint {
             network: network.to_owned(),
             container_name: container.to_owned(),
@@ -289,6 +288,17 @@ mod tests {
             dns_servers: Vec::new(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRONT: &str = "shop_front";
+    const BACK: &str = "shop_back";
+    const VAULT: &str = "shop_vault";
+
+    use super::test_support::{endpoint, ip};
 
     /// front: proxy, web ×2 (web-1 also has IPv6); back: web-1, db;
     /// vault (internal): secrets, db; plus a loner on its own network.

@@ -26,8 +26,6 @@ mod fake;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
-
 use nftables::helper::NftablesError;
 use nftables::schema::Nftables;
 
@@ -94,20 +92,6 @@ pub trait Firewall {
 }
 
 impl<F: Firewall + ?Sized> Firewall for &F {
-    fn apply(&self, ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
-        (**self).apply(ruleset)
-    }
-
-    fn remove(&self) -> Result<(), FirewallError> {
-        (**self).remove()
-    }
-
-    fn exempt_forward(&self, bridges: &[String]) -> Result<(), FirewallError> {
-        (**self).exempt_forward(bridges)
-    }
-}
-
-impl<F: Firewall + ?Sized> Firewall for Arc<F> {
     fn apply(&self, ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
         (**self).apply(ruleset)
     }
