@@ -87,6 +87,11 @@ pub struct ContainerConfig {
     pub log_max_files: Option<u32>,
 }
 
+/// Marker in [`MountSpec::options`]: before the container is created, copy the
+/// image's content at the target into the (bind) source while that source is an
+/// empty directory. The runtime removes it from the options it mounts with.
+pub const COPY_UP_OPTION: &str = "copy-up";
+
 /// One mount of a container, in OCI terms.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
@@ -96,7 +101,7 @@ pub struct MountSpec {
     pub source: String,
     /// Filesystem type (`bind`, `tmpfs`, …).
     pub kind: String,
-    /// Mount options (`ro`, `rbind`, `size=65536k`, `mode=1777`, …).
+    /// Mount options (`ro`, `rbind`, `size=65536k`, `mode=1777`, …, and [`COPY_UP_OPTION`]).
     pub options: Vec<String>,
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cgroups;
 pub mod config;
 pub mod container;
+pub mod copyup;
 pub use rcompose_reconciler::fsutil;
 pub mod health;
 pub mod init;

@@ -1,7 +1,8 @@
 //! Getting one run of a container ready: the overlay rootfs mounted, the
 //! image's users read from inside it, the OCI spec built and written to the
-//! bundle. Also the image-derived settings the monitor needs (healthcheck,
-//! stop signal).
+//! bundle, with the image's content copied into empty copy-up volumes in
+//! between (`copyup`). Also the image-derived settings the monitor needs
+//! (healthcheck, stop signal).
 //!
 //! Files of the image (`/etc/passwd`, `/etc/group`) are opened through a
 //! [`pathrs::Root`], so a symlink in the image cannot make us read a host file.
@@ -19,7 +20,7 @@ use crate::container::{ContainerRecord, Paths};
 use crate::rootfs::Overlay;
 use crate::spec::{self, KernelVersion, SpecInput};
 use crate::store::Store;
-use crate::{cgroups, rootfs};
+use crate::{cgroups, copyup, rootfs};
 
 /// A bundle ready for `create`.
 pub struct Prepared {
@@ -36,6 +37,9 @@ pub enum PrepareError {
     /// The rootfs could not be mounted.
     #[error(transparent)]
     Rootfs(#[from] rootfs::RootfsError),
+    /// The image's content could not be copied into a volume.
+    #[error(transparent)]
+    CopyUp(#[from] copyup::CopyUpError),
     /// The spec could not be built.
     #[error("invalid container settings")]
     Spec(#[from] spec::SpecError),
@@ -88,6 +92,7 @@ pub fn image_config(
 pub fn bundle(paths: &Paths, record: &ContainerRecord) -> Result<Prepared, PrepareError> {
     let overlay = overlay(paths, record)?;
     rootfs::mount(&overlay)?;
+    copyup::copy_up_mounts(&overlay.target, &record.config.mounts)?;
     let image = image_config(paths, record)?;
     let passwd = read_in_root(&overlay.target, "/etc/passwd");
     let group = read_in_root(&overlay.target, "/etc/group");

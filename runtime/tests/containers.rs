@@ -228,6 +228,25 @@ fn a_read_only_bind_mount_is_readable_but_not_writable() {
 
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
+fn an_empty_copy_up_volume_starts_with_the_images_content() {
+    let extra = [("srv/app/seed.txt".to_string(), b"seed".to_vec(), 0o640)];
+    let host = Host::new(&extra);
+    let volume = tempfile::tempdir().unwrap();
+    let mut config = host.config(&["cat", "/srv/app/seed.txt"]);
+    config.mounts.push(rcompose_runtime::MountSpec {
+        target: "/srv/app".into(),
+        source: volume.path().display().to_string(),
+        kind: "bind".into(),
+        options: vec![rcompose_runtime::config::COPY_UP_OPTION.into()],
+    });
+    let (state, output) = host.run_to_end("c-copyup", config);
+    assert_eq!((state.exit_code, output.as_str()), (Some(0), "seed"));
+    let copied = std::fs::read_to_string(volume.path().join("seed.txt")).unwrap();
+    assert_eq!(copied, "seed");
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
 fn a_tty_container_gets_a_terminal_and_its_output_is_logged() {
     let host = Host::new(&[]);
     let mut config = host.config(&["sh", "-c", "tty; test -t 1 && echo is-a-tty; echo $TERM"]);

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use oci_spec::runtime::Mount;
 
 use super::SpecError;
-use crate::config::{ContainerConfig, MountSpec};
+use crate::config::{COPY_UP_OPTION, ContainerConfig, MountSpec};
 
 /// Docker's /dev/shm size when `shm_size` is unset: 64 MiB.
 const DEFAULT_SHM_SIZE: u64 = 64 * 1024 * 1024;
@@ -104,7 +104,13 @@ fn configured_mount(spec: &MountSpec) -> Result<Mount, SpecError> {
     if !target.is_absolute() {
         return Err(SpecError::RelativeMountTarget(spec.target.clone()));
     }
-    let mut options = spec.options.clone();
+    // The copy-up marker is ours (applied in `prepare`), not a mount option.
+    let mut options: Vec<String> = spec
+        .options
+        .iter()
+        .filter(|o| *o != COPY_UP_OPTION)
+        .cloned()
+        .collect();
     // Docker binds recursively unless told otherwise.
     let is_bind = spec.kind == "bind";
     if is_bind && !options.iter().any(|o| o == "bind" || o == "rbind") {
@@ -225,6 +231,18 @@ mod tests {
         };
         let mounts = plan(&config).unwrap();
         assert_eq!(options(find(&mounts, "/a")), vec!["ro", "rbind"]);
+    }
+
+    #[test]
+    fn the_copy_up_marker_is_not_a_mount_option() {
+        let mut volume = bind("/data", "/v/data");
+        volume.options = vec!["rbind".into(), COPY_UP_OPTION.into(), "rw".into()];
+        let config = ContainerConfig {
+            mounts: vec![volume],
+            ..ContainerConfig::default()
+        };
+        let mounts = plan(&config).unwrap();
+        assert_eq!(options(find(&mounts, "/data")), vec!["rbind", "rw"]);
     }
 
     #[test]
