@@ -20,6 +20,7 @@ use rcompose_runtime::tty;
 use crate::host::HostArgs;
 use crate::image::{self, PullArgs};
 use crate::network;
+use crate::volume;
 
 /// Options of `rcompose container`.
 #[derive(Args, Debug)]
@@ -63,6 +64,9 @@ enum ContainerCommand {
         /// Stop running ones first (no `-f`: that names stack files).
         #[arg(long)]
         force: bool,
+        /// Remove the container's anonymous volumes too.
+        #[arg(short = 'v', long)]
+        volumes: bool,
         /// Names.
         #[arg(required = true)]
         names: Vec<String>,
@@ -119,6 +123,8 @@ struct CreateArgs {
     user: Option<String>,
     #[command(flatten)]
     net: network::ContainerNetArgs,
+    #[command(flatten)]
+    vols: volume::ContainerVolumeArgs,
     /// Image.
     image: String,
     /// Command and arguments.
@@ -192,9 +198,16 @@ pub fn run(host: &HostArgs, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
             let signal = rcompose_runtime::spec::parse_signal(signal)?;
             each(names, |n| runtime.kill(n, signal))?;
         }
-        ContainerCommand::Rm { force, names } => each(names, |n| {
+        ContainerCommand::Rm {
+            force,
+            volumes,
+            names,
+        } => each(names, |n| {
             runtime.remove(n, *force)?;
             network::release(host, n);
+            if *volumes {
+                volume::remove_anonymous(host, n)?;
+            }
             Ok::<_, anyhow::Error>(())
         })?,
         ContainerCommand::Ls { json } => list(&runtime, *json)?,
@@ -240,13 +253,15 @@ fn create_container(host: &HostArgs, runtime: &Runtime, args: &CreateArgs) -> an
         };
         image::pull(&store, &pull)?;
     }
+    let mut mounts = volume::mounts(host, &args.name, &args.vols)?;
     let net = network::prepare(host, &args.name, &args.net)?;
+    mounts.extend(net.mounts);
     let config = ContainerConfig {
         image: args.image.clone(),
         hostname: args.net.hostname.clone(),
         netns_path: net.netns,
         network_host: net.host,
-        mounts: net.mounts,
+        mounts,
         command: (!args.command.is_empty()).then(|| args.command.clone()),
         env: parse_env(&args.env)?,
         memory: args.memory,

@@ -56,6 +56,15 @@ impl HostArgs {
         ))
     }
 
+    /// The volume manager on these paths (the `local` driver).
+    pub fn volumes(&self) -> crate::volume::Vols {
+        let paths = rcompose_volumes::VolumePaths::new(&self.root, &self.run_dir);
+        rcompose_volumes::Volumes::new(rcompose_volumes::LocalDriver::new(
+            paths,
+            rcompose_volumes::LinuxMounter,
+        ))
+    }
+
     /// The container runtime on these paths.
     pub fn runtime(&self) -> anyhow::Result<Runtime> {
         Ok(Runtime::new(self.paths(), MonitorCommand::current_exe()?))

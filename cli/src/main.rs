@@ -16,6 +16,7 @@ mod image_load;
 mod network;
 mod oci;
 mod schema;
+mod volume;
 
 /// Make this host match a Compose stack file.
 #[derive(Parser, Debug)]
@@ -76,6 +77,8 @@ enum Command {
     Container(Box<container::ContainerArgs>),
     /// Manage bridge networks: create, ls, inspect, rm, prune, connect, disconnect.
     Network(network::NetworkArgs),
+    /// Manage volumes: create, ls, inspect, rm, prune.
+    Volume(volume::VolumeArgs),
     /// The OCI runtime command line (create, start, state, kill, delete, run) on a bundle.
     #[command(disable_help_flag = true)]
     Oci {
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Image(args) => image::run(&cli.host, args),
         Command::Container(args) => container::run(&cli.host, args),
         Command::Network(args) => network::run(&cli.host, args),
+        Command::Volume(args) => volume::run(&cli.host, args),
         Command::Oci { args } => oci::run(args),
     };
     report(result)
