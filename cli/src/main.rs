@@ -121,6 +121,17 @@ fn main() -> ExitCode {
     report(result)
 }
 
+/// `KEY=VALUE` arguments (`--label`, `--opt`) as a map.
+pub fn key_values(pairs: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => anyhow::bail!("expected KEY=VALUE, got {pair:?}"),
+        })
+        .collect()
+}
+
 fn dns_daemon(args: &[String]) -> anyhow::Result<ExitCode> {
     let config = rcompose_netctl::dns::DnsDaemonArgs::from_args(args.iter().map(Into::into))?;
     rcompose_netctl::dns::serve(&config)?;

@@ -2,7 +2,6 @@
 //! network` handles them (create, ls, inspect, rm, prune, connect,
 //! disconnect), and the network part of `container create`.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +15,7 @@ use rcompose_netctl::model::{PortMapping, Protocol};
 use rcompose_runtime::config::MountSpec;
 
 use crate::host::{HostArgs, Net};
+use crate::key_values;
 
 /// Options of `rcompose network`.
 #[derive(Args, Debug)]
@@ -179,16 +179,6 @@ fn request(args: &CreateArgs) -> anyhow::Result<NetworkRequest> {
         }
     }
     Ok(request)
-}
-
-fn key_values(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    pairs
-        .iter()
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => Ok((k.to_string(), v.to_string())),
-            None => bail!("expected KEY=VALUE, got {pair:?}"),
-        })
-        .collect()
 }
 
 fn list(net: &Net, json: bool) -> anyhow::Result<()> {

@@ -14,6 +14,7 @@ use rcompose_volumes::plan::{self, PlannedMount, Propagation};
 use rcompose_volumes::{LinuxMounter, LocalDriver, VolumeRecord, VolumeRequest, Volumes};
 
 use crate::host::HostArgs;
+use crate::key_values;
 
 /// The volume manager on the real host.
 pub type Vols = Volumes<LocalDriver<LinuxMounter>>;
@@ -111,16 +112,6 @@ pub fn run(host: &HostArgs, args: &VolumeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn key_values(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    pairs
-        .iter()
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => Ok((k.to_string(), v.to_string())),
-            None => bail!("expected KEY=VALUE, got {pair:?}"),
-        })
-        .collect()
 }
 
 fn list(vols: &Vols, json: bool) -> anyhow::Result<()> {

@@ -4,31 +4,21 @@
 //! reports them as skipped; `scripts/test.sh` runs them when root.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use rcompose_runtime::testing::{self, TestRegistry};
 
+mod common;
+
+/// The binary with the registry's credentials file in its environment.
 struct Env {
-    dir: tempfile::TempDir,
+    cli: common::Rcompose,
     auth: std::path::PathBuf,
 }
 
-impl Env {
-    fn rcompose(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_rcompose"))
-            .args(args)
-            .env("RCOMPOSE_ROOT", self.dir.path().join("state"))
-            .env("RCOMPOSE_RUN_DIR", self.dir.path().join("run"))
-            .env("REGISTRY_AUTH_FILE", &self.auth)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.rcompose(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "rcompose {args:?} failed: {stderr}");
-        String::from_utf8(out.stdout).unwrap()
+impl std::ops::Deref for Env {
+    type Target = common::Rcompose;
+    fn deref(&self) -> &common::Rcompose {
+        &self.cli
     }
 }
 
@@ -42,9 +32,10 @@ fn setup() -> (TestRegistry, Env, String) {
     assert!(testing::is_root(), "this test needs root");
     let registry = TestRegistry::start(true).unwrap();
     let image = registry.push_busybox("test/busybox:1", &[]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let auth = dir.path().join("auth.json");
-    (registry, Env { dir, auth }, image)
+    let mut cli = common::Rcompose::new();
+    let auth = cli.dir.path().join("auth.json");
+    cli.env.push(("REGISTRY_AUTH_FILE", auth.clone()));
+    (registry, Env { cli, auth }, image)
 }
 
 #[test]

@@ -6,34 +6,23 @@
 //! links or firewall. Root tests: `#[ignore]`d so that a non-root run reports
 //! them as skipped; `scripts/test.sh` runs them when root.
 
-use std::process::{Command, Output};
-
 use rcompose_netctl::testing::{ThreadNetns, http_get, run};
 use rcompose_runtime::testing::{self, TestRegistry};
 
 const CONTAINERS: [&str; 4] = ["proj-web-1", "proj-web-2", "proj-client-1", "proj-other-1"];
 
-struct Env {
-    dir: tempfile::TempDir,
+mod common;
+
+struct Env(common::Rcompose);
+
+impl std::ops::Deref for Env {
+    type Target = common::Rcompose;
+    fn deref(&self) -> &common::Rcompose {
+        &self.0
+    }
 }
 
 impl Env {
-    fn rcompose(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_rcompose"))
-            .args(args)
-            .env("RCOMPOSE_ROOT", self.dir.path().join("state"))
-            .env("RCOMPOSE_RUN_DIR", self.dir.path().join("run"))
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.rcompose(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "rcompose {args:?} failed: {stderr}");
-        String::from_utf8(out.stdout).unwrap()
-    }
-
     fn ip_of(&self, network: &str, container: &str) -> String {
         let inspect: serde_json::Value =
             serde_json::from_str(&self.ok(&["network", "inspect", network])).unwrap();
@@ -82,16 +71,12 @@ fn containers_find_each_other_by_name_only_on_shared_networks_and_publish_ports(
         0o644,
     );
     let image = registry.push_busybox("test/web:1", &[page]).unwrap();
-    let env_dir = tempfile::tempdir().unwrap();
+    let cli = common::Rcompose::new();
     // Pull while the registry on the host's loopback is reachable.
-    Command::new(env!("CARGO_BIN_EXE_rcompose"))
-        .args(["image", "pull", "-q", &image])
-        .env("RCOMPOSE_ROOT", env_dir.path().join("state"))
-        .status()
-        .unwrap();
+    cli.ok(&["image", "pull", "-q", &image]);
     let _netns = ThreadNetns::enter_new().unwrap();
     run(&["ip", "link", "set", "lo", "up"]);
-    let env = Env { dir: env_dir };
+    let env = Env(cli);
 
     env.ok(&["network", "create", "front"]);
     env.ok(&["network", "create", "back"]);
@@ -221,7 +206,7 @@ fn containers_find_each_other_by_name_only_on_shared_networks_and_publish_ports(
     );
     let tables = run(&["nft", "-j", "list", "tables"]);
     assert!(!tables.contains("\"rcompose\""), "{tables}");
-    let networks = env.dir.path().join("state/networks");
+    let networks = env.0.dir.path().join("state/networks");
     let left: Vec<_> = std::fs::read_dir(&networks)
         .unwrap()
         .flatten()

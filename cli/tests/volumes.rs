@@ -4,35 +4,24 @@
 //! `scripts/test.sh` runs them when root.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use rcompose_runtime::testing::{self, TestRegistry};
 
 const CONTAINERS: [&str; 7] = ["w1", "w2", "copy", "bind", "ro", "tmp", "anon"];
 
-struct Env {
-    dir: tempfile::TempDir,
+mod common;
+
+struct Env(common::Rcompose);
+
+impl std::ops::Deref for Env {
+    type Target = common::Rcompose;
+    fn deref(&self) -> &common::Rcompose {
+        &self.0
+    }
 }
 
 impl Env {
-    fn rcompose(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_rcompose"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("RCOMPOSE_ROOT", self.dir.path().join("state"))
-            .env("RCOMPOSE_RUN_DIR", self.dir.path().join("run"))
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.rcompose(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "rcompose {args:?} failed: {stderr}");
-        String::from_utf8(out.stdout).unwrap()
-    }
-
     /// Runs a container to its end; its exit code and output.
     fn run_to_end(&self, name: &str, args: &[&str]) -> (i64, String) {
         let mut full = vec!["container", "run", "--name", name];
@@ -71,9 +60,7 @@ fn volumes_keep_data_copy_image_content_bind_relative_paths_and_honour_ro_and_tm
         0o644,
     );
     let image = registry.push_busybox("test/vol:1", &[page]).unwrap();
-    let env = Env {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let env = Env(common::Rcompose::new());
     env.ok(&["image", "pull", "-q", &image]);
 
     // Data outlives its container and the next container sees it.
@@ -98,7 +85,7 @@ fn volumes_keep_data_copy_image_content_bind_relative_paths_and_honour_ro_and_tm
         "{stderr}"
     );
     env.ok(&["container", "rm", "w2"]);
-    let data_dir = env.dir.path().join("state/volumes/data");
+    let data_dir = env.0.dir.path().join("state/volumes/data");
     assert!(data_dir.join("_data/f").exists());
     env.ok(&["volume", "rm", "data"]);
     assert!(!data_dir.exists(), "gone only after volume rm");
@@ -111,8 +98,8 @@ fn volumes_keep_data_copy_image_content_bind_relative_paths_and_honour_ro_and_tm
     );
 
     // A relative bind source is relative to where rcompose runs.
-    std::fs::create_dir(env.dir.path().join("hostdir")).unwrap();
-    std::fs::write(env.dir.path().join("hostdir/x"), "from the host").unwrap();
+    std::fs::create_dir(env.0.dir.path().join("hostdir")).unwrap();
+    std::fs::write(env.0.dir.path().join("hostdir/x"), "from the host").unwrap();
     let bind = ["-v", "./hostdir:/h", &image, "cat", "/h/x"];
     assert_eq!(
         env.run_to_end("bind", &bind),
@@ -131,7 +118,7 @@ fn volumes_keep_data_copy_image_content_bind_relative_paths_and_honour_ro_and_tm
     let (code, logs) = env.run_to_end("ro", &ro);
     assert_ne!(code, 0);
     assert!(logs.contains("Read-only file system"), "{logs}");
-    assert!(!Path::new(&env.dir.path().join("hostdir/y")).exists());
+    assert!(!Path::new(&env.0.dir.path().join("hostdir/y")).exists());
 
     // A tmpfs has its size limit.
     let tmp = ["--tmpfs", "/t:size=1m", &image, "df", "-k", "/t"];
