@@ -253,28 +253,37 @@ fn create_container(host: &HostArgs, runtime: &Runtime, args: &CreateArgs) -> an
         };
         image::pull(&store, &pull)?;
     }
-    let mut mounts = volume::mounts(host, &args.name, &args.vols)?;
-    let net = network::prepare(host, &args.name, &args.net)?;
-    mounts.extend(net.mounts);
-    let config = ContainerConfig {
-        image: args.image.clone(),
-        hostname: args.net.hostname.clone(),
-        netns_path: net.netns,
-        network_host: net.host,
-        mounts,
-        command: (!args.command.is_empty()).then(|| args.command.clone()),
-        env: parse_env(&args.env)?,
-        memory: args.memory,
-        pids_limit: args.pids_limit,
-        init: args.init,
-        read_only: args.read_only,
-        user: args.user.clone(),
-        restart: parse_restart(&args.restart)?,
-        ..ContainerConfig::default()
-    };
-    if let Err(e) = runtime.create(&args.name, config) {
+    // Bad arguments must fail before anything is made.
+    let env = parse_env(&args.env)?;
+    let restart = parse_restart(&args.restart)?;
+    let made = volume::mounts(host, &args.name, &args.vols).and_then(|mut mounts| {
+        let net = network::prepare(host, &args.name, &args.net)?;
+        mounts.extend(net.mounts);
+        let config = ContainerConfig {
+            image: args.image.clone(),
+            hostname: args.net.hostname.clone(),
+            netns_path: net.netns,
+            network_host: net.host,
+            mounts,
+            command: (!args.command.is_empty()).then(|| args.command.clone()),
+            env,
+            memory: args.memory,
+            pids_limit: args.pids_limit,
+            init: args.init,
+            read_only: args.read_only,
+            user: args.user.clone(),
+            restart,
+            ..ContainerConfig::default()
+        };
+        Ok(runtime.create(&args.name, config)?)
+    });
+    if let Err(e) = made {
+        // Leave nothing of a container that does not exist.
         network::release(host, &args.name);
-        return Err(e.into());
+        if let Err(cleanup) = volume::remove_anonymous(host, &args.name) {
+            eprintln!("warning: volume cleanup of {}: {cleanup:#}", args.name);
+        }
+        return Err(e);
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use rcompose_runtime::config::{COPY_UP_OPTION, MountSpec};
 use rcompose_runtime::manager::Runtime;
 use rcompose_volumes::plan::{self, PlannedMount, Propagation};
+use rcompose_volumes::store::LABEL_CONTAINER;
 use rcompose_volumes::{LinuxMounter, LocalDriver, VolumeRecord, VolumeRequest, Volumes};
 
 use crate::host::HostArgs;
@@ -212,8 +213,7 @@ fn to_mount_spec(vols: &Vols, container: &str, mount: &PlannedMount) -> anyhow::
             Some(vols.mount(volume)?)
         }
         PlannedMount::Anonymous { .. } => {
-            let labels =
-                BTreeMap::from([("io.rcompose.container".to_string(), container.to_string())]);
+            let labels = BTreeMap::from([(LABEL_CONTAINER.to_string(), container.to_string())]);
             let record = vols.create_anonymous(&labels)?;
             Some(vols.mount(&record.name)?)
         }
@@ -290,11 +290,7 @@ pub fn remove_anonymous(host: &HostArgs, container: &str) -> anyhow::Result<()> 
     let vols = host.volumes();
     for volume in vols.list()? {
         if volume.is_anonymous()
-            && volume
-                .labels
-                .get("io.rcompose.container")
-                .map(String::as_str)
-                == Some(container)
+            && volume.labels.get(LABEL_CONTAINER).map(String::as_str) == Some(container)
         {
             vols.remove(&volume.name, &[])?;
         }

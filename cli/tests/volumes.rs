@@ -143,4 +143,23 @@ fn volumes_keep_data_copy_image_content_bind_relative_paths_and_honour_ro_and_tm
     env.ok(&["container", "rm", "--volumes", "anon"]);
     let after = env.ok(&["volume", "ls", "--json"]);
     assert!(!after.contains("io.rcompose.anonymous"), "{after}");
+
+    // A container that cannot be made leaves no anonymous volume behind.
+    let bad = [
+        "container",
+        "run",
+        "--name",
+        "anon",
+        "-v",
+        "/cache",
+        "--network",
+        "missing",
+        &image,
+        "true",
+    ];
+    let out = env.rcompose(&bad);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("network missing not found"));
+    let after = env.ok(&["volume", "ls", "--json"]);
+    assert!(!after.contains("io.rcompose.anonymous"), "{after}");
 }

@@ -33,6 +33,8 @@ pub const LABEL_ANONYMOUS: &str = "io.rcompose.anonymous";
 pub const LABEL_DOCKER_ANONYMOUS: &str = "com.docker.volume.anonymous";
 /// Label naming the project a volume belongs to.
 pub const LABEL_PROJECT: &str = "io.rcompose.project";
+/// Label naming the container an anonymous volume was made for.
+pub const LABEL_CONTAINER: &str = "io.rcompose.container";
 
 /// The two roots of the volume state.
 #[derive(Debug, Clone, PartialEq, Eq)]
