@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use rcompose_spec::Project;
 use rcompose_spec::model::{MountType, Network, Service, Volume};
-use rcompose_spec::project::HASH_EXCLUDED_FIELDS;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{
@@ -237,27 +236,9 @@ fn desired_service(
     }
 }
 
-/// The service as JSON without [`HASH_EXCLUDED_FIELDS`]: what the hash covers.
+/// The service as JSON: what the hash covers.
 fn projection(svc: &Service) -> serde_json::Value {
-    let mut value = serde_json::to_value(svc).unwrap_or_default();
-    if let Some(obj) = value.as_object_mut() {
-        for field in HASH_EXCLUDED_FIELDS {
-            match field.split_once('.') {
-                Some((outer, inner)) => {
-                    if let Some(o) = obj.get_mut(outer).and_then(|v| v.as_object_mut()) {
-                        o.remove(inner);
-                        if o.is_empty() {
-                            obj.remove(outer);
-                        }
-                    }
-                }
-                None => {
-                    obj.remove(field);
-                }
-            }
-        }
-    }
-    value
+    rcompose_spec::project::hash_projection(svc)
 }
 
 #[cfg(test)]

@@ -178,9 +178,9 @@ fn escape_dollars(value: &mut serde_json::Value) {
     }
 }
 
-/// SHA-256 (hex) over canonical JSON (sorted keys) of `service` without the
-/// fields in [`HASH_EXCLUDED_FIELDS`].
-pub fn config_hash<T: serde::Serialize>(service: &T) -> String {
+/// `service` as JSON without the fields in [`HASH_EXCLUDED_FIELDS`]: what
+/// the config hash covers.
+pub fn hash_projection<T: serde::Serialize>(service: &T) -> serde_json::Value {
     let mut value = serde_json::to_value(service).unwrap_or_default();
     if let Some(obj) = value.as_object_mut() {
         for field in HASH_EXCLUDED_FIELDS {
@@ -199,6 +199,13 @@ pub fn config_hash<T: serde::Serialize>(service: &T) -> String {
             }
         }
     }
+    value
+}
+
+/// SHA-256 (hex) over canonical JSON (sorted keys) of `service` without the
+/// fields in [`HASH_EXCLUDED_FIELDS`].
+pub fn config_hash<T: serde::Serialize>(service: &T) -> String {
+    let value = hash_projection(service);
     let mut out = String::new();
     canonical_json(&value, &mut out);
     let digest = Sha256::digest(out.as_bytes());
