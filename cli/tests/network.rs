@@ -6,8 +6,7 @@
 //! links or firewall. Root tests: `#[ignore]`d so that a non-root run reports
 //! them as skipped; `scripts/test.sh` runs them when root.
 
-use rcompose_netctl::testing::{ThreadNetns, http_get, run};
-use rcompose_runtime::testing::{self, TestRegistry};
+use rcompose_netctl::testing::{ThreadNetns, assert_no_links_or_table_of_ours, http_get, run};
 
 const CONTAINERS: [&str; 4] = ["proj-web-1", "proj-web-2", "proj-client-1", "proj-other-1"];
 
@@ -63,17 +62,8 @@ fn nslookup(env: &Env, container: &str, name: &str) -> Vec<String> {
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn containers_find_each_other_by_name_only_on_shared_networks_and_publish_ports() {
-    assert!(testing::is_root(), "this test needs root");
-    let registry = TestRegistry::start(false).unwrap();
-    let page = (
-        "www/index.html".to_string(),
-        b"hello from web".to_vec(),
-        0o644,
-    );
-    let image = registry.push_busybox("test/web:1", &[page]).unwrap();
-    let cli = common::Rcompose::new();
-    // Pull while the registry on the host's loopback is reachable.
-    cli.ok(&["image", "pull", "-q", &image]);
+    // Pulled while the registry on the host's loopback is reachable.
+    let (_registry, cli, image) = common::with_web_image("test/web:1", b"hello from web");
     let _netns = ThreadNetns::enter_new().unwrap();
     run(&["ip", "link", "set", "lo", "up"]);
     let env = Env(cli);
@@ -199,13 +189,7 @@ fn containers_find_each_other_by_name_only_on_shared_networks_and_publish_ports(
         env.ok(&["container", "rm", "--force", name]);
     }
     env.ok(&["network", "rm", "front", "back"]);
-    let links = run(&["ip", "-j", "link"]);
-    assert!(
-        !links.contains("\"rc-") && !links.contains("\"rcv"),
-        "{links}"
-    );
-    let tables = run(&["nft", "-j", "list", "tables"]);
-    assert!(!tables.contains("\"rcompose\""), "{tables}");
+    assert_no_links_or_table_of_ours();
     let networks = env.0.dir.path().join("state/networks");
     let left: Vec<_> = std::fs::read_dir(&networks)
         .unwrap()

@@ -6,8 +6,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rcompose_runtime::testing::{self, TestRegistry};
-
 const CONTAINERS: [&str; 7] = ["w1", "w2", "copy", "bind", "ro", "tmp", "anon"];
 
 mod common;
@@ -52,16 +50,8 @@ impl Drop for Env {
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn volumes_keep_data_copy_image_content_bind_relative_paths_and_honour_ro_and_tmpfs_size() {
-    assert!(testing::is_root(), "this test needs root");
-    let registry = TestRegistry::start(false).unwrap();
-    let page = (
-        "www/index.html".to_string(),
-        b"from the image".to_vec(),
-        0o644,
-    );
-    let image = registry.push_busybox("test/vol:1", &[page]).unwrap();
-    let env = Env(common::Rcompose::new());
-    env.ok(&["image", "pull", "-q", &image]);
+    let (_registry, cli, image) = common::with_web_image("test/vol:1", b"from the image");
+    let env = Env(cli);
 
     // Data outlives its container and the next container sees it.
     env.ok(&["volume", "create", "data"]);

@@ -77,3 +77,15 @@ pub fn http_get(addr: std::net::SocketAddr) -> io::Result<String> {
     stream.read_to_string(&mut out)?;
     Ok(out)
 }
+
+/// Asserts, through `ip` and `nft` as independent checks, that the calling
+/// thread's namespace holds no bridge or veth of ours and no table of ours.
+pub fn assert_no_links_or_table_of_ours() {
+    let links = run(&["ip", "-j", "link"]);
+    assert!(
+        !links.contains("\"rc-") && !links.contains("\"rcv"),
+        "{links}"
+    );
+    let tables = run(&["nft", "-j", "list", "tables"]);
+    assert!(!tables.contains("\"rcompose\""), "{tables}");
+}

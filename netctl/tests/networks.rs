@@ -16,7 +16,9 @@ use rcompose_netctl::manager::{
 use rcompose_netctl::model::{PortMapping, Protocol};
 use rcompose_netctl::netlink::LinuxNetlink;
 use rcompose_netctl::netns;
-use rcompose_netctl::testing::{ThreadNetns, block_on, http_get, is_root, run};
+use rcompose_netctl::testing::{
+    ThreadNetns, assert_no_links_or_table_of_ours, block_on, http_get, is_root, run,
+};
 
 type Net = Networks<LinuxNetlink, NftFirewall>;
 
@@ -442,13 +444,7 @@ fn teardown_leaves_no_bridge_veth_nft_table_lease_or_dns_server() {
     block_on(net.remove_network("proj_front")).unwrap();
     block_on(net.remove_network("proj_front")).unwrap(); // already gone
 
-    let links = run(&["ip", "-j", "link"]);
-    assert!(
-        !links.contains("\"rc-") && !links.contains("\"rcv"),
-        "{links}"
-    );
-    let tables = run(&["nft", "-j", "list", "tables"]);
-    assert!(!tables.contains("\"rcompose\""), "{tables}");
+    assert_no_links_or_table_of_ours();
     assert!(
         !env.paths.network_dir("proj_front").exists(),
         "records and leases removed"

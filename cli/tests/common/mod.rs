@@ -44,3 +44,18 @@ impl Rcompose {
         String::from_utf8(out.stdout).unwrap()
     }
 }
+
+/// A registry on 127.0.0.1 serving busybox with `body` at
+/// `/www/index.html` as `repo`, already pulled into a fresh `Rcompose`.
+pub fn with_web_image(
+    repo: &str,
+    body: &[u8],
+) -> (rcompose_runtime::testing::TestRegistry, Rcompose, String) {
+    assert!(rcompose_runtime::testing::is_root(), "this test needs root");
+    let registry = rcompose_runtime::testing::TestRegistry::start(false).unwrap();
+    let page = ("www/index.html".to_string(), body.to_vec(), 0o644);
+    let image = registry.push_busybox(repo, &[page]).unwrap();
+    let cli = Rcompose::new();
+    cli.ok(&["image", "pull", "-q", &image]);
+    (registry, cli, image)
+}
