@@ -109,6 +109,18 @@ impl ContainerStatus {
     }
 }
 
+/// Result of a container's healthcheck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// In its start period, or no check has passed yet.
+    Starting,
+    /// The last check passed.
+    Healthy,
+    /// Too many checks failed in a row.
+    Unhealthy,
+}
+
 /// A container of the project as found on the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObservedContainer {
@@ -124,6 +136,12 @@ pub struct ObservedContainer {
     pub image_digest: Option<String>,
     /// Life-cycle state.
     pub status: ContainerStatus,
+    /// Healthcheck result; `None` when the container has no healthcheck.
+    #[serde(default)]
+    pub health: Option<Health>,
+    /// Exit code of the last run, when it has exited.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
     /// Full names of the networks it is attached to.
     pub networks: Vec<String>,
     /// All its labels.
@@ -264,8 +282,11 @@ pub trait ContainerBackend {
     fn start_container(&self, name: &str) -> Result<(), BackendError>;
     /// Stops a container, killing it after `timeout` (backend default when `None`).
     fn stop_container(&self, name: &str, timeout: Option<Duration>) -> Result<(), BackendError>;
-    /// Removes a stopped container.
-    fn remove_container(&self, name: &str) -> Result<(), BackendError>;
+    /// Removes a stopped container; its anonymous volumes too when
+    /// `volumes` (else they are kept for the next container of that name).
+    fn remove_container(&self, name: &str, volumes: bool) -> Result<(), BackendError>;
+    /// The current state of one container (status, health, exit code).
+    fn inspect_container(&self, name: &str) -> Result<ObservedContainer, BackendError>;
 }
 
 /// Networks: list by labels, create, remove.

@@ -187,6 +187,8 @@ impl ContainerBackend for FakeHost {
             config_hash: spec.config_hash.clone(),
             image_digest: Some(digest),
             status: ContainerStatus::Created,
+            health: None,
+            exit_code: None,
             networks: spec.networks.clone(),
             labels: spec.labels.clone(),
             config: Some(spec.config.clone()),
@@ -214,13 +216,24 @@ impl ContainerBackend for FakeHost {
         Ok(())
     }
 
-    fn remove_container(&self, name: &str) -> Result<(), BackendError> {
+    fn remove_container(&self, name: &str, _volumes: bool) -> Result<(), BackendError> {
         let mut s = self.record(Call::RemoveContainer(name.into()))?;
         let Some(c) = s.containers.remove(name) else {
             panic!("remove of missing container {name}");
         };
         assert!(!c.status.is_live(), "remove of live container {name}");
         Ok(())
+    }
+
+    fn inspect_container(&self, name: &str) -> Result<ObservedContainer, BackendError> {
+        let s = self.lock();
+        s.containers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BackendError::NotFound {
+                kind: "container",
+                name: name.to_string(),
+            })
     }
 }
 

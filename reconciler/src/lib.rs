@@ -14,7 +14,7 @@ pub mod fsutil;
 pub mod plan;
 
 pub use backend::{
-    BackendError, ContainerBackend, ContainerSpec, ContainerStatus, ImageBackend, NetworkBackend,
+    BackendError, ContainerBackend, ContainerSpec, ContainerStatus, Health, ImageBackend, NetworkBackend,
     NetworkConfig, NetworkSpec, ObservedContainer, ObservedNetwork, ObservedState, ObservedVolume,
     VolumeBackend, VolumeConfig, VolumeSpec, observe,
 };

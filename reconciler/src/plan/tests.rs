@@ -59,12 +59,12 @@ fn apply(host: &FakeHost, plan: &Plan) -> Result<(), BackendError> {
             Action::CreateContainer(s) => host.create_container(s)?,
             Action::StartContainer { name, .. } => host.start_container(name)?,
             Action::StopContainer { name, .. } => host.stop_container(name, None)?,
-            Action::RemoveContainer { name, .. } => host.remove_container(name)?,
+            Action::RemoveContainer { name, .. } => host.remove_container(name, false)?,
             Action::RecreateContainer(s) => {
                 if host.container(&s.name).is_some_and(|c| c.status.is_live()) {
                     host.stop_container(&s.name, None)?;
                 }
-                host.remove_container(&s.name)?;
+                host.remove_container(&s.name, false)?;
                 host.create_container(s)?;
                 host.start_container(&s.name)?;
             }
@@ -291,6 +291,8 @@ fn a_host_that_kept_only_the_hash_is_told_the_hashes() {
         config_hash: "0123456789abcdef0123".into(),
         image_digest: Some("sha256:ng125".into()),
         status: crate::backend::ContainerStatus::Running,
+        health: None,
+        exit_code: None,
         networks: vec!["shop_default".into()],
         labels: container_labels("shop", "web", 1, "0123456789abcdef0123"),
         config: None,
@@ -370,6 +372,8 @@ fn containers_and_networks_without_our_labels_are_never_touched() {
         config_hash: String::new(),
         image_digest: None,
         status: crate::backend::ContainerStatus::Running,
+        health: None,
+        exit_code: None,
         networks: vec![],
         labels: Labels::new(),
         config: None,
