@@ -153,28 +153,29 @@ struct LogsArgs {
     name: String,
 }
 
-#[derive(Args, Debug)]
-struct ExecArgs {
+/// Options of `exec`.
+#[derive(Args, Debug, Clone)]
+pub struct ExecArgs {
     /// Environment variable `KEY=VALUE` (repeatable).
     #[arg(short, long = "env")]
-    env: Vec<String>,
+    pub env: Vec<String>,
     /// Working directory inside the container.
     #[arg(short, long)]
-    workdir: Option<String>,
+    pub workdir: Option<String>,
     /// Numeric `uid[:gid]`.
     #[arg(short, long)]
-    user: Option<String>,
+    pub user: Option<String>,
     /// Give the command a pseudo-terminal.
     #[arg(short, long)]
-    tty: bool,
+    pub tty: bool,
     /// Keep stdin open (with `--tty`: forward it to the terminal).
     #[arg(short, long)]
-    interactive: bool,
+    pub interactive: bool,
     /// Name.
-    name: String,
+    pub name: String,
     /// Command and arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
-    command: Vec<String>,
+    pub command: Vec<String>,
 }
 
 /// Runs the command.
@@ -412,7 +413,7 @@ fn print_logs(runtime: &Runtime, args: &LogsArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs a command in the container with this terminal's stdio, or a new
 /// pseudo-terminal with `--tty`; exits with its status.
-fn exec(runtime: &Runtime, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+pub fn exec(runtime: &Runtime, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let (uid, gid) = match &args.user {
         None => (None, None),
         Some(user) => {

@@ -70,3 +70,13 @@ impl HostArgs {
         Ok(Runtime::new(self.paths(), MonitorCommand::current_exe()?))
     }
 }
+
+/// Runs `future` to completion on a current-thread tokio runtime of its own
+/// (network and registry calls are async; the commands are not).
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
+    Ok(rt.block_on(future))
+}

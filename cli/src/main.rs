@@ -16,6 +16,7 @@ mod image_load;
 mod network;
 mod oci;
 mod schema;
+mod stack;
 mod volume;
 
 /// Make this host match a Compose stack file.
@@ -67,6 +68,16 @@ impl ProjectArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create or update the project's networks, volumes and containers.
+    Up(Box<stack::UpArgs>),
+    /// Show what `up` would do, with the reason of every change.
+    Plan(Box<stack::PlanArgs>),
+    /// Apply a plan saved by `plan -o FILE`, refused if the host or files changed since.
+    Apply(stack::ApplyArgs),
+    /// Stop and remove the project's containers and networks (`-v`: volumes too).
+    Down(stack::DownArgs),
+    #[command(flatten)]
+    Service(stack::ServiceCommand),
     /// Validate the stack files and print the normalized project.
     Config(config::ConfigArgs),
     /// Print the JSON Schema of the stack file.
@@ -110,6 +121,11 @@ fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Up(args) => stack::up(&cli.project, &cli.host, args),
+        Command::Plan(args) => stack::plan(&cli.project, &cli.host, args),
+        Command::Apply(args) => stack::apply_file(&cli.project, &cli.host, args),
+        Command::Down(args) => stack::down(&cli.project, &cli.host, args),
+        Command::Service(command) => stack::run_service_command(&cli.project, &cli.host, command),
         Command::Config(args) => config::run(&cli.project, args),
         Command::Schema => schema::run(),
         Command::Image(args) => image::run(&cli.host, args),

@@ -305,12 +305,9 @@ pub fn prepare(
         }
         Some(_) => {}
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = rt.block_on(join(&net, name, args));
+    let result = crate::host::block_on(join(&net, name, args))?;
     if result.is_err() {
-        let _ = rt.block_on(net.remove_container(name));
+        let _ = crate::host::block_on(net.remove_container(name));
     }
     result
 }
@@ -352,7 +349,8 @@ async fn join(net: &Net, name: &str, args: &ContainerNetArgs) -> anyhow::Result<
     })
 }
 
-fn file_mounts(dir: &std::path::Path) -> Vec<MountSpec> {
+/// Bind mounts of a container's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`.
+pub fn file_mounts(dir: &std::path::Path) -> Vec<MountSpec> {
     ["hosts", "hostname", "resolv.conf"]
         .iter()
         .map(|name| MountSpec {
@@ -366,38 +364,54 @@ fn file_mounts(dir: &std::path::Path) -> Vec<MountSpec> {
 
 /// `-p` arguments as port mappings; a missing host port gets a free one.
 pub fn published_ports(specs: &[String]) -> anyhow::Result<Vec<PortMapping>> {
-    let mut out = Vec::new();
+    let mut parsed = Vec::new();
     for spec in specs {
-        for port in rcompose_spec::model::parse_port(spec)
-            .map_err(|e| anyhow::anyhow!("{}: {}", e.spec, e.reason))?
-        {
-            let protocol = match port.protocol.as_str() {
-                "tcp" => Protocol::Tcp,
-                "udp" => Protocol::Udp,
-                other => bail!("{spec}: unsupported protocol {other}"),
-            };
-            let host_ip: Option<IpAddr> = match port.host_ip.as_deref() {
-                None | Some("") => None,
-                Some(ip) => Some(
-                    ip.trim_matches(['[', ']'])
-                        .parse()
-                        .with_context(|| format!("{spec}: invalid address"))?,
-                ),
-            };
-            let host_port = match port.published.as_deref() {
-                Some(range) => pick_in_range(range, host_ip, protocol)
-                    .with_context(|| format!("{spec}: no free host port"))?,
-                None => free_port(host_ip, protocol, 0)
-                    .with_context(|| format!("{spec}: no free host port"))?,
-            };
-            out.push(PortMapping {
-                host_ip,
-                host_port,
-                container_port: port.target,
-                count: 1,
-                protocol,
-            });
-        }
+        parsed.extend(
+            rcompose_spec::model::parse_port(spec)
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.spec, e.reason))?,
+        );
+    }
+    port_mappings(&parsed)
+}
+
+/// Stack-file `ports:` as port mappings; a missing host port gets a free one.
+pub fn port_mappings(
+    ports: &[rcompose_spec::model::PortMapping],
+) -> anyhow::Result<Vec<PortMapping>> {
+    let mut out = Vec::new();
+    for port in ports {
+        let spec = format!(
+            "{}:{}/{}",
+            port.published.as_deref().unwrap_or(""),
+            port.target,
+            port.protocol
+        );
+        let protocol = match port.protocol.as_str() {
+            "tcp" | "" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            other => bail!("{spec}: unsupported protocol {other}"),
+        };
+        let host_ip: Option<IpAddr> = match port.host_ip.as_deref() {
+            None | Some("") => None,
+            Some(ip) => Some(
+                ip.trim_matches(['[', ']'])
+                    .parse()
+                    .with_context(|| format!("{spec}: invalid address"))?,
+            ),
+        };
+        let host_port = match port.published.as_deref() {
+            Some(range) => pick_in_range(range, host_ip, protocol)
+                .with_context(|| format!("{spec}: no free host port"))?,
+            None => free_port(host_ip, protocol, 0)
+                .with_context(|| format!("{spec}: no free host port"))?,
+        };
+        out.push(PortMapping {
+            host_ip,
+            host_port,
+            container_port: port.target,
+            count: 1,
+            protocol,
+        });
     }
     Ok(out)
 }
@@ -426,11 +440,7 @@ fn free_port(ip: Option<IpAddr>, protocol: Protocol, port: u16) -> std::io::Resu
 /// is reported and left for `network prune`).
 pub fn release(host: &HostArgs, name: &str) {
     let result = host.networks().and_then(|net| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(net.remove_container(name))
-            .map_err(anyhow::Error::from)
+        crate::host::block_on(net.remove_container(name))?.map_err(anyhow::Error::from)
     });
     if let Err(e) = result {
         eprintln!("warning: network cleanup of {name}: {e:#}");

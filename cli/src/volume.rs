@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use rcompose_runtime::config::{COPY_UP_OPTION, MountSpec};
 use rcompose_runtime::manager::Runtime;
 use rcompose_volumes::plan::{self, PlannedMount, Propagation};
-use rcompose_volumes::store::LABEL_CONTAINER;
+use rcompose_volumes::store::{LABEL_CONTAINER, LABEL_TARGET};
 use rcompose_volumes::{LinuxMounter, LocalDriver, VolumeRecord, VolumeRequest, Volumes};
 
 use crate::host::HostArgs;
@@ -142,7 +142,7 @@ fn mounted_by(record_mounts: &[MountSpec], volume: &VolumeRecord) -> bool {
 }
 
 /// Names of the containers that use `name`.
-fn users_of(runtime: &Runtime, vols: &Vols, name: &str) -> anyhow::Result<Vec<String>> {
+pub(crate) fn users_of(runtime: &Runtime, vols: &Vols, name: &str) -> anyhow::Result<Vec<String>> {
     let volume = vols.inspect(name)?;
     Ok(runtime
         .list()?
@@ -197,13 +197,22 @@ pub fn mounts(
     }
     let mut out = Vec::new();
     for mount in planned {
-        out.push(to_mount_spec(&vols, name, &mount)?);
+        out.push(to_mount_spec(&vols, name, &mount, false)?);
     }
     out.sort_by_key(|m| Path::new(&m.target).components().count());
     Ok(out)
 }
 
-fn to_mount_spec(vols: &Vols, container: &str, mount: &PlannedMount) -> anyhow::Result<MountSpec> {
+/// The runtime mount of a planned one, making its volume or host directory
+/// ready. With `reuse_anonymous`, an anonymous volume left by an earlier
+/// container of the same name at the same target is mounted again (a stack
+/// replica keeps its anonymous volumes across a recreate).
+pub(crate) fn to_mount_spec(
+    vols: &Vols,
+    container: &str,
+    mount: &PlannedMount,
+    reuse_anonymous: bool,
+) -> anyhow::Result<MountSpec> {
     let host: Option<PathBuf> = match mount {
         PlannedMount::Named { volume, .. } => {
             vols.ensure(&VolumeRequest {
@@ -212,9 +221,21 @@ fn to_mount_spec(vols: &Vols, container: &str, mount: &PlannedMount) -> anyhow::
             })?;
             Some(vols.mount(volume)?)
         }
-        PlannedMount::Anonymous { .. } => {
-            let labels = BTreeMap::from([(LABEL_CONTAINER.to_string(), container.to_string())]);
-            let record = vols.create_anonymous(&labels)?;
+        PlannedMount::Anonymous { target, .. } => {
+            let labels = BTreeMap::from([
+                (LABEL_CONTAINER.to_string(), container.to_string()),
+                (LABEL_TARGET.to_string(), target.clone()),
+            ]);
+            let mut found = None;
+            if reuse_anonymous {
+                found = vols.list()?.into_iter().find(|v| {
+                    v.is_anonymous() && labels.iter().all(|(k, val)| v.labels.get(k) == Some(val))
+                });
+            }
+            let record = match found {
+                Some(record) => record,
+                None => vols.create_anonymous(&labels)?,
+            };
             Some(vols.mount(&record.name)?)
         }
         PlannedMount::Bind { source, .. } => {

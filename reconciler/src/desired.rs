@@ -5,11 +5,21 @@
 //! --hash` prints ([`rcompose_spec::config_hash`]); the projection kept next
 //! to it is the same JSON the hash covers, so a diff of two projections names
 //! exactly the fields that changed the hash.
+//!
+//! Two facts are derived here rather than in the planner: a service is a
+//! *job* (it runs to completion, so an exit with code 0 is its converged
+//! state) when another service depends on it with
+//! `service_completed_successfully` or when it says so with the extension
+//! `x-rcompose: {job: true}`; and a service *has a healthcheck* when its
+//! file sets one that is not disabled. A healthcheck that only the image
+//! declares is not known here: the runtime reports it through
+//! [`crate::backend::ObservedContainer::health`], and waits honour that.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use rcompose_spec::Project;
-use rcompose_spec::model::{MountType, Network, Service, Volume};
+use rcompose_spec::model::{DependencyCondition, MountType, Network, Service, Volume};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{
@@ -56,8 +66,72 @@ pub struct DesiredService {
     pub networks: Vec<String>,
     /// Full names of the named volumes mounted, sorted.
     pub volumes: Vec<String>,
-    /// Services this one depends on.
-    pub depends_on: Vec<String>,
+    /// Services this one depends on, in stack-file order.
+    pub depends_on: Vec<Dependency>,
+    /// Runs to completion: a container that exited with code 0 is
+    /// converged, not stopped (see the module comment).
+    #[serde(default)]
+    pub job: bool,
+    /// The stack file gives it a healthcheck that is not disabled (the
+    /// image may declare one too; only the runtime knows that).
+    #[serde(default)]
+    pub has_healthcheck: bool,
+}
+
+/// One entry of `depends_on`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency {
+    /// The service depended on.
+    pub service: String,
+    /// When it counts as ready.
+    pub condition: Condition,
+    /// A dependency that cannot be satisfied fails the dependent; when
+    /// `false` it only warns.
+    pub required: bool,
+    /// Restart the dependent when this dependency is recreated or restarted.
+    pub restart: bool,
+}
+
+/// When a dependency counts as ready, spelled as Compose spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Condition {
+    /// Its containers run (or a job's exited with code 0).
+    #[default]
+    #[serde(rename = "service_started")]
+    Started,
+    /// Its containers report healthy.
+    #[serde(rename = "service_healthy")]
+    Healthy,
+    /// Its containers exited with code 0.
+    #[serde(rename = "service_completed_successfully")]
+    CompletedSuccessfully,
+}
+
+impl Condition {
+    /// Compose's spelling: `service_healthy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "service_started",
+            Self::Healthy => "service_healthy",
+            Self::CompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<DependencyCondition> for Condition {
+    fn from(c: DependencyCondition) -> Self {
+        match c {
+            DependencyCondition::ServiceStarted => Self::Started,
+            DependencyCondition::ServiceHealthy => Self::Healthy,
+            DependencyCondition::ServiceCompletedSuccessfully => Self::CompletedSuccessfully,
+        }
+    }
 }
 
 /// A network as the host should hold it.
@@ -104,11 +178,20 @@ impl Desired {
             .iter()
             .map(|(k, v)| (k.clone(), desired_volume(&name, k, v)))
             .collect();
-        let services = project
+        let mut services: Vec<DesiredService> = project
             .services
             .iter()
             .map(|(s, svc)| desired_service(&name, s, svc, &networks, &volumes))
             .collect();
+        let awaited: BTreeSet<String> = services
+            .iter()
+            .flat_map(|s| &s.depends_on)
+            .filter(|d| d.condition == Condition::CompletedSuccessfully)
+            .map(|d| d.service.clone())
+            .collect();
+        for svc in &mut services {
+            svc.job |= awaited.contains(&svc.name);
+        }
         Self {
             project: name,
             services,
@@ -232,7 +315,30 @@ fn desired_service(
         replicas,
         networks: net_names,
         volumes: vol_names,
-        depends_on: svc.depends_on.keys().cloned().collect(),
+        depends_on: svc
+            .depends_on
+            .iter()
+            .map(|(service, d)| Dependency {
+                service: service.clone(),
+                condition: d.condition.into(),
+                required: d.required,
+                restart: d.restart,
+            })
+            .collect(),
+        job: declared_job(svc),
+        has_healthcheck: svc.healthcheck.as_ref().is_some_and(|h| {
+            !h.disable && !h.test.is_empty() && h.test.first().is_some_and(|t| t != "NONE")
+        }),
+    }
+}
+
+/// `x-rcompose: {job: true}` (a boolean or the string `"true"`).
+fn declared_job(svc: &Service) -> bool {
+    let job = svc.extensions.get("x-rcompose").and_then(|x| x.get("job"));
+    match job {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
     }
 }
 
@@ -316,8 +422,77 @@ pub(crate) mod tests {
             "services:\n  db:\n    image: pg\n  web:\n    image: nginx\n    scale: 2\n    depends_on: [db]\n",
         );
         let web = d.service("web").expect("web");
-        assert_eq!(web.depends_on, ["db"]);
+        let deps: Vec<&str> = web.depends_on.iter().map(|d| d.service.as_str()).collect();
+        assert_eq!(deps, ["db"]);
+        assert_eq!(web.depends_on[0].condition, Condition::Started);
+        assert!(web.depends_on[0].required && !web.depends_on[0].restart);
         assert!(web.config.get("scale").is_none());
         assert!(web.config.get("depends_on").is_none());
+    }
+}
+
+#[cfg(test)]
+mod dependency_tests {
+    use super::tests::load;
+    use super::*;
+
+    #[test]
+    fn long_form_depends_on_keeps_condition_required_and_restart() {
+        let d = load(
+            "services:\n  db:\n    image: pg\n  cache:\n    image: redis\n  web:\n    image: nginx\n    depends_on:\n      db:\n        condition: service_healthy\n        restart: true\n      cache:\n        condition: service_started\n        required: false\n",
+        );
+        let web = d.service("web").expect("web");
+        assert_eq!(
+            web.depends_on,
+            [
+                Dependency {
+                    service: "db".into(),
+                    condition: Condition::Healthy,
+                    required: true,
+                    restart: true,
+                },
+                Dependency {
+                    service: "cache".into(),
+                    condition: Condition::Started,
+                    required: false,
+                    restart: false,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_service_awaited_with_completed_successfully_is_a_job() {
+        let d = load(
+            "services:\n  migrate:\n    image: app\n  web:\n    image: app\n    depends_on:\n      migrate:\n        condition: service_completed_successfully\n",
+        );
+        assert!(d.service("migrate").expect("migrate").job);
+        assert!(!d.service("web").expect("web").job);
+    }
+
+    #[test]
+    fn the_x_rcompose_extension_declares_a_job() {
+        let d = load(
+            "services:\n  seed:\n    image: app\n    x-rcompose:\n      job: true\n  web:\n    image: app\n",
+        );
+        assert!(d.service("seed").expect("seed").job);
+        assert!(!d.service("web").expect("web").job);
+    }
+
+    #[test]
+    fn a_disabled_or_none_healthcheck_is_no_healthcheck() {
+        let d = load(
+            "services:\n  a:\n    image: x\n    healthcheck:\n      test: [CMD, \"true\"]\n  b:\n    image: x\n    healthcheck:\n      disable: true\n  c:\n    image: x\n    healthcheck:\n      test: [NONE]\n  d:\n    image: x\n",
+        );
+        let has = |n: &str| d.service(n).expect("service").has_healthcheck;
+        assert!(has("a"));
+        assert!(!has("b") && !has("c") && !has("d"));
+    }
+
+    #[test]
+    fn conditions_serialize_as_compose_spells_them() {
+        let json = serde_json::to_string(&Condition::CompletedSuccessfully).expect("json");
+        assert_eq!(json, "\"service_completed_successfully\"");
+        assert_eq!(Condition::Healthy.to_string(), "service_healthy");
     }
 }

@@ -5,14 +5,24 @@
 //! no sense on the current state (starting a container that does not exist,
 //! removing a running one, creating a container on a missing network or
 //! image) panics, because a correct executor never makes it; the failure
-//! injected with [`FakeHost::fail_on_call`] changes nothing on the host.
+//! injected with [`FakeHost::fail_on_call`] or [`FakeHost::fail_call`]
+//! changes nothing on the host.
+//!
+//! Containers can be scripted so that waits are testable without sleeping:
+//! [`FakeHost::on_start`] says what the containers of a service do once
+//! started (exit, turn healthy or unhealthy), possibly only after a number
+//! of inspections, and [`FakeHost::set_health`] / [`FakeHost::set_exit`]
+//! change a container at once. A stop records exit code 143 (SIGTERM).
+//! [`FakeHost::set_call_delay`] makes every mutating call take time, and
+//! [`FakeHost::max_concurrent_calls`] tells how many overlapped.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::backend::{
-    BackendError, ContainerBackend, ContainerSpec, ContainerStatus, ImageBackend, Labels,
+    BackendError, ContainerBackend, ContainerSpec, ContainerStatus, Health, ImageBackend, Labels,
     NetworkBackend, NetworkSpec, ObservedContainer, ObservedNetwork, ObservedVolume, VolumeBackend,
     VolumeSpec, matches,
 };
@@ -46,6 +56,26 @@ pub enum Call {
     RemoveVolume(String),
     /// `pull_image`.
     PullImage(String),
+    /// `inspect_container` (not mutating).
+    InspectContainer(String),
+}
+
+/// What a started container of a scripted service does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerOutcome {
+    /// Exits with this code.
+    Exit(i32),
+    /// Its healthcheck passes (it reports `starting` until then).
+    Healthy,
+    /// Its healthcheck fails (it reports `starting` until then).
+    Unhealthy,
+}
+
+/// A scripted outcome and how many inspections still see the state before it.
+#[derive(Debug, Clone, Copy)]
+struct Script {
+    outcome: ContainerOutcome,
+    after: u32,
 }
 
 #[derive(Debug, Default)]
@@ -58,12 +88,21 @@ struct State {
     calls: Vec<Call>,
     mutations: usize,
     fail_on: Option<usize>,
+    fail_calls: Vec<Call>,
+    /// By service: what its containers do once started.
+    scripts: BTreeMap<String, Script>,
+    /// By container: the outcome still to come.
+    pending: BTreeMap<String, Script>,
+    call_delay: Duration,
 }
 
-/// The in-memory host.
+/// The in-memory host. It is `Sync`: an executor may call it from several
+/// threads at once.
 #[derive(Debug, Default)]
 pub struct FakeHost {
     state: Mutex<State>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 impl FakeHost {
@@ -80,6 +119,60 @@ impl FakeHost {
     pub fn fail_on_call(&self, n: usize) {
         let mut s = self.lock();
         s.fail_on = Some(s.mutations + n);
+    }
+
+    /// Makes the first call equal to `call` (from now on) fail, whichever
+    /// thread makes it, mutating or not; the failure changes nothing on the
+    /// host.
+    pub fn fail_call(&self, call: Call) {
+        self.lock().fail_calls.push(call);
+    }
+
+    /// Started containers of `service` reach `outcome` at once.
+    pub fn on_start(&self, service: &str, outcome: ContainerOutcome) {
+        self.on_start_after(service, outcome, 0);
+    }
+
+    /// Started containers of `service` reach `outcome` once `inspections`
+    /// inspections have seen them running (and `starting` for a health
+    /// outcome).
+    pub fn on_start_after(&self, service: &str, outcome: ContainerOutcome, inspections: u32) {
+        let script = Script {
+            outcome,
+            after: inspections,
+        };
+        self.lock().scripts.insert(service.into(), script);
+    }
+
+    /// Sets the health of the container `name`; panics when it is missing.
+    pub fn set_health(&self, name: &str, health: Health) {
+        let mut s = self.lock();
+        s.pending.remove(name);
+        let Some(c) = s.containers.get_mut(name) else {
+            panic!("set_health of missing container {name}");
+        };
+        c.health = Some(health);
+    }
+
+    /// Makes the container `name` exit with `code`; panics when it is missing.
+    pub fn set_exit(&self, name: &str, code: i32) {
+        let mut s = self.lock();
+        s.pending.remove(name);
+        let Some(c) = s.containers.get_mut(name) else {
+            panic!("set_exit of missing container {name}");
+        };
+        reach(c, ContainerOutcome::Exit(code));
+    }
+
+    /// Makes every mutating call take `delay` (outside the host's lock, so
+    /// that parallel calls overlap).
+    pub fn set_call_delay(&self, delay: Duration) {
+        self.lock().call_delay = delay;
+    }
+
+    /// The most mutating calls that were in progress at the same time.
+    pub fn max_concurrent_calls(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
     }
 
     /// Offers `reference` with `digest` for pulling.
@@ -126,28 +219,62 @@ impl FakeHost {
 
     /// Records `call`; for a mutating call, `Err` when it is the one to fail.
     fn record(&self, call: Call) -> Result<MutexGuard<'_, State>, BackendError> {
-        let mut s = self.lock();
         let mutating = is_mutating(&call);
+        if mutating {
+            self.take_time();
+        }
+        let mut s = self.lock();
         s.calls.push(call.clone());
+        let listed = s.fail_calls.iter().position(|c| *c == call);
+        if let Some(i) = listed {
+            s.fail_calls.remove(i);
+        }
         if mutating {
             s.mutations += 1;
-            if s.fail_on == Some(s.mutations) {
-                return Err(BackendError::Failed {
-                    action: format!("{call:?}"),
-                    target: "fake host".into(),
-                    source: "injected failure".into(),
-                });
-            }
+        }
+        if listed.is_some() || (mutating && s.fail_on == Some(s.mutations)) {
+            return Err(BackendError::Failed {
+                action: format!("{call:?}"),
+                target: "fake host".into(),
+                source: "injected failure".into(),
+            });
         }
         Ok(s)
+    }
+
+    /// Sleeps the call delay, counted as one call in flight.
+    fn take_time(&self) {
+        let delay = self.lock().call_delay;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 fn is_mutating(call: &Call) -> bool {
     !matches!(
         call,
-        Call::ListContainers | Call::ListNetworks | Call::ListVolumes | Call::ImageDigest(_)
+        Call::ListContainers
+            | Call::ListNetworks
+            | Call::ListVolumes
+            | Call::ImageDigest(_)
+            | Call::InspectContainer(_)
     )
+}
+
+/// Puts `c` in the state `outcome` describes.
+fn reach(c: &mut ObservedContainer, outcome: ContainerOutcome) {
+    match outcome {
+        ContainerOutcome::Exit(code) => {
+            c.status = ContainerStatus::Exited;
+            c.exit_code = Some(code);
+        }
+        ContainerOutcome::Healthy => c.health = Some(Health::Healthy),
+        ContainerOutcome::Unhealthy => c.health = Some(Health::Unhealthy),
+    }
 }
 
 impl ContainerBackend for FakeHost {
@@ -204,20 +331,44 @@ impl ContainerBackend for FakeHost {
         };
         assert!(!c.status.is_live(), "start of live container {name}");
         c.status = ContainerStatus::Running;
+        c.exit_code = None;
+        c.health = None;
+        let service = c.service.clone();
+        let Some(script) = s.scripts.get(&service).copied() else {
+            s.pending.remove(name);
+            return Ok(());
+        };
+        if script.after == 0 {
+            if let Some(c) = s.containers.get_mut(name) {
+                reach(c, script.outcome);
+            }
+        } else {
+            let health = !matches!(script.outcome, ContainerOutcome::Exit(_));
+            if let Some(c) = s.containers.get_mut(name).filter(|_| health) {
+                c.health = Some(Health::Starting);
+            }
+            s.pending.insert(name.into(), script);
+        }
         Ok(())
     }
 
     fn stop_container(&self, name: &str, _timeout: Option<Duration>) -> Result<(), BackendError> {
         let mut s = self.record(Call::StopContainer(name.into()))?;
+        s.pending.remove(name);
         let Some(c) = s.containers.get_mut(name) else {
             panic!("stop of missing container {name}");
         };
-        c.status = ContainerStatus::Exited;
+        if c.status.is_live() {
+            c.status = ContainerStatus::Exited;
+            c.exit_code = Some(143);
+            c.health = None;
+        }
         Ok(())
     }
 
     fn remove_container(&self, name: &str, _volumes: bool) -> Result<(), BackendError> {
         let mut s = self.record(Call::RemoveContainer(name.into()))?;
+        s.pending.remove(name);
         let Some(c) = s.containers.remove(name) else {
             panic!("remove of missing container {name}");
         };
@@ -226,14 +377,30 @@ impl ContainerBackend for FakeHost {
     }
 
     fn inspect_container(&self, name: &str) -> Result<ObservedContainer, BackendError> {
-        let s = self.lock();
-        s.containers
+        let mut s = self.record(Call::InspectContainer(name.into()))?;
+        let seen = s
+            .containers
             .get(name)
             .cloned()
             .ok_or_else(|| BackendError::NotFound {
                 kind: "container",
                 name: name.to_string(),
-            })
+            })?;
+        let due = match s.pending.get_mut(name) {
+            Some(script) if script.after <= 1 => Some(script.outcome),
+            Some(script) => {
+                script.after -= 1;
+                None
+            }
+            None => None,
+        };
+        if let Some(outcome) = due {
+            s.pending.remove(name);
+            if let Some(c) = s.containers.get_mut(name) {
+                reach(c, outcome);
+            }
+        }
+        Ok(seen)
     }
 }
 
@@ -339,84 +506,4 @@ impl ImageBackend for FakeHost {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::{NetworkConfig, container_labels, observe, project_selector};
-
-    fn spec(name: &str, networks: &[&str]) -> ContainerSpec {
-        ContainerSpec {
-            name: name.into(),
-            service: "web".into(),
-            replica: 1,
-            image: "nginx".into(),
-            config_hash: "h".into(),
-            config: serde_json::json!({"image": "nginx"}),
-            networks: networks.iter().map(|n| n.to_string()).collect(),
-            labels: container_labels("shop", "web", 1, "h"),
-        }
-    }
-
-    #[test]
-    fn a_created_and_started_container_is_observed_running_with_its_image_digest() {
-        let host = FakeHost::new();
-        host.add_image("nginx", "sha256:1");
-        host.create_container(&spec("shop-web-1", &[]))
-            .expect("create");
-        host.start_container("shop-web-1").expect("start");
-        let state = observe(&host, "shop", &["nginx".into()]).expect("observe");
-        assert_eq!(state.containers[0].status, ContainerStatus::Running);
-        assert_eq!(
-            state.containers[0].image_digest.as_deref(),
-            Some("sha256:1")
-        );
-        assert_eq!(state.images["nginx"].as_deref(), Some("sha256:1"));
-    }
-
-    #[test]
-    fn the_injected_failure_hits_the_nth_mutating_call_and_changes_nothing() {
-        let host = FakeHost::new();
-        host.publish("nginx", "sha256:1");
-        host.fail_on_call(2);
-        let _ = host.list_containers(&project_selector("shop"));
-        host.pull_image("nginx").expect("first mutation succeeds");
-        let net = NetworkSpec {
-            name: "shop_default".into(),
-            labels: project_selector("shop"),
-            config: NetworkConfig::default(),
-        };
-        assert!(host.create_network(&net).is_err());
-        assert!(
-            host.list_networks(&project_selector("shop"))
-                .expect("list")
-                .is_empty()
-        );
-        assert_eq!(
-            host.mutating_calls(),
-            [
-                Call::PullImage("nginx".into()),
-                Call::CreateNetwork("shop_default".into())
-            ]
-        );
-        host.create_network(&net).expect("only the nth call fails");
-    }
-
-    #[test]
-    #[should_panic(expected = "start of missing container")]
-    fn starting_a_container_that_does_not_exist_panics() {
-        let _ = FakeHost::new().start_container("ghost");
-    }
-
-    #[test]
-    #[should_panic(expected = "missing network")]
-    fn creating_a_container_on_a_missing_network_panics() {
-        let host = FakeHost::new();
-        host.add_image("nginx", "sha256:1");
-        let _ = host.create_container(&spec("shop-web-1", &["shop_default"]));
-    }
-
-    #[test]
-    fn pulling_an_image_the_registry_lacks_is_an_error_not_a_panic() {
-        let err = FakeHost::new().pull_image("nope").expect_err("missing");
-        assert_eq!(err.to_string(), "image nope not found");
-    }
-}
+mod tests;

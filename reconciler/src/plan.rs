@@ -5,21 +5,27 @@
 //! Invariants: a host that matches the desired state gives an empty plan;
 //! dependencies always point to earlier operations (the op list is a
 //! topological order); external networks and volumes are never created or
-//! removed; volumes are never removed by a plan for `up`.
+//! removed; volumes are never removed by a plan for `up`; a dependent's
+//! operations follow a [`Action::WaitFor`] on each dependency, which itself
+//! follows the dependency's operations, and no wait is planned for a
+//! service with nothing to start.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{
-    ContainerSpec, NetworkSpec, ObservedContainer, ObservedState, VolumeSpec, container_labels,
-};
-use crate::desired::{Desired, DesiredService, Replica};
+use crate::backend::{ContainerSpec, NetworkSpec, ObservedState, VolumeSpec};
+use crate::desired::{Condition, Desired, DesiredService};
 
 mod diff;
+mod down;
+mod order;
+mod resources;
+mod service;
 
-use diff::{config_changes, describe_changes};
+pub use down::{DownOptions, plan_down};
+use service::{Pending, removal, service_ops};
 
 /// When images are pulled (`--pull`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -35,7 +41,7 @@ pub enum PullPolicy {
 }
 
 /// What the user asked for besides the stack file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PlanOptions {
     /// Remove containers (and networks) of services no longer in the file.
     pub remove_orphans: bool,
@@ -45,6 +51,14 @@ pub struct PlanOptions {
     pub no_recreate: bool,
     /// When images are pulled.
     pub pull: PullPolicy,
+    /// Services to plan (`up web`); empty means all. Others are left alone
+    /// and never taken for orphans.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// With `services`: plan only the named ones, not their dependencies
+    /// (`--no-deps`), and wait for none of them.
+    #[serde(default)]
+    pub no_deps: bool,
 }
 
 /// One field that differs between the host and the file.
@@ -128,29 +142,99 @@ pub enum Action {
         name: String,
         /// Its service.
         service: String,
+        /// Remove its anonymous volumes too (`down -v`); `false` in plans
+        /// for `up`.
+        #[serde(default)]
+        volumes: bool,
+    },
+    /// Restart a running container (stop, then start), because a
+    /// `restart: true` dependency changed.
+    RestartContainer {
+        /// Container name.
+        name: String,
+        /// Its service.
+        service: String,
+    },
+    /// Wait until every container of `dependency` satisfies `condition`
+    /// before the operations of `service` go on.
+    WaitFor {
+        /// Project, to find the dependency's containers by label.
+        project: String,
+        /// The dependent service.
+        service: String,
+        /// The service waited for.
+        dependency: String,
+        /// What it must reach.
+        condition: Condition,
+        /// When `false`, a failed wait only warns.
+        required: bool,
     },
 }
 
 impl Action {
-    /// `(symbol, verb, kind, name, service)` for rendering.
-    fn parts(&self) -> (&'static str, &'static str, &'static str, &str, Option<&str>) {
+    /// One symbol for the kind of change: `+` create, `-` remove or stop,
+    /// `~` recreate or restart, `>` start, `*` wait.
+    pub fn symbol(&self) -> &'static str {
         match self {
-            Self::CreateNetwork(s) => ("+", "create", "network", &s.name, None),
-            Self::RemoveNetwork { name } => ("-", "remove", "network", name, None),
-            Self::CreateVolume(s) => ("+", "create", "volume", &s.name, None),
-            Self::RemoveVolume { name } => ("-", "remove", "volume", name, None),
-            Self::PullImage { reference } => ("+", "pull", "image", reference, None),
-            Self::CreateContainer(s) => ("+", "create", "container", &s.name, Some(&s.service)),
-            Self::StartContainer { name, service } => {
-                (">", "start", "container", name, Some(service))
+            Self::CreateNetwork(_)
+            | Self::CreateVolume(_)
+            | Self::PullImage { .. }
+            | Self::CreateContainer(_) => "+",
+            Self::RemoveNetwork { .. }
+            | Self::RemoveVolume { .. }
+            | Self::StopContainer { .. }
+            | Self::RemoveContainer { .. } => "-",
+            Self::RecreateContainer(_) | Self::RestartContainer { .. } => "~",
+            Self::StartContainer { .. } => ">",
+            Self::WaitFor { .. } => "*",
+        }
+    }
+
+    /// What it does, for people: `create container shop-web-1`, `wait for
+    /// service db to be healthy`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::CreateNetwork(s) => format!("create network {}", s.name),
+            Self::RemoveNetwork { name } => format!("remove network {name}"),
+            Self::CreateVolume(s) => format!("create volume {}", s.name),
+            Self::RemoveVolume { name } => format!("remove volume {name}"),
+            Self::PullImage { reference } => format!("pull image {reference}"),
+            Self::CreateContainer(s) => format!("create container {}", s.name),
+            Self::StartContainer { name, .. } => format!("start container {name}"),
+            Self::RecreateContainer(s) => format!("recreate container {}", s.name),
+            Self::StopContainer { name, .. } => format!("stop container {name}"),
+            Self::RemoveContainer { name, volumes, .. } if *volumes => {
+                format!("remove container {name} and its anonymous volumes")
             }
-            Self::RecreateContainer(s) => ("~", "recreate", "container", &s.name, Some(&s.service)),
-            Self::StopContainer { name, service } => {
-                ("-", "stop", "container", name, Some(service))
+            Self::RemoveContainer { name, .. } => format!("remove container {name}"),
+            Self::RestartContainer { name, .. } => format!("restart container {name}"),
+            Self::WaitFor {
+                dependency,
+                condition,
+                required,
+                ..
+            } => {
+                let state = match condition {
+                    Condition::Started => "start",
+                    Condition::Healthy => "be healthy",
+                    Condition::CompletedSuccessfully => "complete successfully",
+                };
+                let optional = if *required { "" } else { "optional " };
+                format!("wait for {optional}service {dependency} to {state}")
             }
-            Self::RemoveContainer { name, service } => {
-                ("-", "remove", "container", name, Some(service))
-            }
+        }
+    }
+
+    /// The service whose container it acts on, or that waits.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Self::CreateContainer(s) | Self::RecreateContainer(s) => Some(&s.service),
+            Self::StartContainer { service, .. }
+            | Self::StopContainer { service, .. }
+            | Self::RemoveContainer { service, .. }
+            | Self::RestartContainer { service, .. }
+            | Self::WaitFor { service, .. } => Some(service),
+            _ => None,
         }
     }
 }
@@ -166,6 +250,13 @@ pub struct Op {
     pub cause: Vec<Change>,
     /// Indices of the operations that must finish first (all smaller).
     pub deps: Vec<usize>,
+}
+
+impl Op {
+    /// What it does, for people: `create container shop-web-1`.
+    pub fn describe(&self) -> String {
+        self.action.describe()
+    }
 }
 
 /// The operations that bring the host to the desired state.
@@ -191,9 +282,9 @@ impl Plan {
             out.push_str("no changes\n");
         }
         for (i, op) in self.ops.iter().enumerate() {
-            let (sym, verb, kind, name, service) = op.action.parts();
-            out.push_str(&format!("[{i}] {sym} {verb} {kind} {name}"));
-            if let Some(s) = service {
+            let sym = op.action.symbol();
+            out.push_str(&format!("[{i}] {sym} {}", op.describe()));
+            if let Some(s) = op.action.service() {
                 out.push_str(&format!(" (service {s})"));
             }
             if !op.deps.is_empty() {
@@ -215,26 +306,57 @@ impl Plan {
 /// Plans the operations that turn `observed` into `desired`. Pure.
 pub fn plan(desired: &Desired, observed: &ObservedState, options: &PlanOptions) -> Plan {
     let mut b = Builder::default();
-    let resources = b.resources(desired, observed);
-    let images = b.images(desired, observed, options.pull);
-    let mut final_ops: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for svc in service_order(desired) {
+    let selected = order::selected(desired, options, &mut b.warnings);
+    let used = order::used_resources(desired, options, &selected);
+    let resources = b.resources(desired, observed, used.as_ref());
+    let images = b.images(desired, observed, options.pull, &selected);
+    let mut progress: BTreeMap<&str, Progress> = BTreeMap::new();
+    for svc in order::service_order(desired) {
+        if !selected.contains(svc.name.as_str()) {
+            continue;
+        }
         let mut deps: BTreeSet<usize> = BTreeSet::new();
         deps.extend(svc.networks.iter().filter_map(|n| resources.get(n)));
         deps.extend(svc.volumes.iter().filter_map(|v| resources.get(v)));
         deps.extend(images.get(&svc.image));
-        for dep in &svc.depends_on {
-            deps.extend(final_ops.get(dep.as_str()).into_iter().flatten());
+        let restart = restart_causes(svc, &progress);
+        let pending = service_ops(desired, svc, observed, options, &restart);
+        if pending.iter().any(|p| p.needs_deps) {
+            deps.extend(b.waits(desired, svc, &progress, &selected));
         }
         let deps: Vec<usize> = deps.into_iter().collect();
-        let done = b.service(desired, svc, observed, options, &deps);
-        final_ops.insert(&svc.name, done);
+        let done = b.emit_service(pending, &deps);
+        progress.insert(&svc.name, done);
     }
     b.orphans(desired, observed, options);
     Plan {
         ops: b.ops,
         warnings: b.warnings,
     }
+}
+
+/// What planning a service left for its dependents.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The ops after which it is up (starts, recreates, restarts).
+    finals: Vec<usize>,
+    /// `recreated` or `restarted` when its running containers change, for
+    /// the dependents that ask for `restart: true`.
+    changed: Option<&'static str>,
+}
+
+/// The causes that restart the running replicas of `svc`: one per
+/// `restart: true` dependency that is recreated or restarted.
+fn restart_causes(svc: &DesiredService, progress: &BTreeMap<&str, Progress>) -> Vec<Change> {
+    svc.depends_on
+        .iter()
+        .filter(|d| d.restart)
+        .filter_map(|d| {
+            let what = progress.get(d.service.as_str())?.changed?;
+            let field = format!("depends_on.{}", d.service);
+            Some(Change::new(&field, "running".to_string(), what.to_string()))
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -254,165 +376,79 @@ impl Builder {
         self.ops.len() - 1
     }
 
-    /// Creates missing networks and volumes; returns full name → op index.
-    fn resources(
-        &mut self,
-        desired: &Desired,
-        observed: &ObservedState,
-    ) -> BTreeMap<String, usize> {
-        let mut created = BTreeMap::new();
-        for net in desired.networks.values().filter(|n| !n.external) {
-            match observed.networks.iter().find(|o| o.name == net.name) {
-                None => {
-                    let spec = NetworkSpec {
-                        name: net.name.clone(),
-                        labels: net.labels.clone(),
-                        config: net.config.clone(),
-                    };
-                    let i = self.push(format!("network:{}", net.key), Action::CreateNetwork(spec), vec![], vec![]);
-                    created.insert(net.name.clone(), i);
-                }
-                Some(o) if o.config != net.config => self.warnings.push(format!(
-                    "network {} differs from the stack file ({}); it is kept as is (remove it with `down` to apply the change)",
-                    net.name,
-                    describe_changes(&o.config, &net.config)
-                )),
-                Some(_) => {}
-            }
-        }
-        for vol in desired.volumes.values().filter(|v| !v.external) {
-            match observed.volumes.iter().find(|o| o.name == vol.name) {
-                None => {
-                    let spec = VolumeSpec {
-                        name: vol.name.clone(),
-                        labels: vol.labels.clone(),
-                        config: vol.config.clone(),
-                    };
-                    let i = self.push(format!("volume:{}", vol.key), Action::CreateVolume(spec), vec![], vec![]);
-                    created.insert(vol.name.clone(), i);
-                }
-                Some(o) if o.config != vol.config => self.warnings.push(format!(
-                    "volume {} differs from the stack file ({}); it is kept as is (its data would be lost)",
-                    vol.name,
-                    describe_changes(&o.config, &vol.config)
-                )),
-                Some(_) => {}
-            }
-        }
-        created
+    /// Appends a batch; ops that need them get `deps`. Returns the index
+    /// of each op of the batch.
+    fn emit(&mut self, batch: Vec<Pending>, deps: &[usize]) -> Vec<usize> {
+        let base = self.ops.len();
+        batch
+            .into_iter()
+            .map(|p| {
+                let mut d = if p.needs_deps { deps.to_vec() } else { vec![] };
+                d.extend(p.after.map(|a| base + a));
+                self.push(p.id, p.action, p.cause, d)
+            })
+            .collect()
     }
 
-    /// Pulls images per `policy`; returns reference → op index.
-    fn images(
-        &mut self,
-        desired: &Desired,
-        observed: &ObservedState,
-        policy: PullPolicy,
-    ) -> BTreeMap<String, usize> {
-        let mut pulls = BTreeMap::new();
-        for reference in desired.images() {
-            let present = matches!(observed.images.get(&reference), Some(Some(_)));
-            let pull = match policy {
-                PullPolicy::Always => true,
-                PullPolicy::Missing => !present,
-                PullPolicy::Never => false,
-            };
-            if pull {
-                let cause = if present {
-                    vec![Change::new("pull", None, "always".to_string())]
-                } else {
-                    vec![]
+    /// Appends the ops of one service and says what they mean for its
+    /// dependents.
+    fn emit_service(&mut self, batch: Vec<Pending>, deps: &[usize]) -> Progress {
+        let kinds: Vec<(bool, Option<&'static str>)> = batch
+            .iter()
+            .map(|p| {
+                let changed = match p.action {
+                    Action::RecreateContainer(_) => Some("recreated"),
+                    Action::RestartContainer { .. } => Some("restarted"),
+                    _ => None,
                 };
-                let action = Action::PullImage {
-                    reference: reference.clone(),
-                };
-                let i = self.push(format!("image:{reference}"), action, cause, vec![]);
-                pulls.insert(reference, i);
-            }
-        }
-        pulls
+                (p.brings_up(), changed)
+            })
+            .collect();
+        let indices = self.emit(batch, deps);
+        let finals = indices
+            .iter()
+            .zip(&kinds)
+            .filter(|(_, (up, _))| *up)
+            .map(|(i, _)| *i)
+            .collect();
+        // "recreated" wins over "restarted": it is the bigger change.
+        let changed = kinds.iter().filter_map(|(_, c)| *c).min();
+        Progress { finals, changed }
     }
 
-    /// Ops of one service; returns the ops after which it is up.
-    fn service(
+    /// One wait per dependency of `svc` that is planned and has replicas,
+    /// after that dependency's ops; returns their indices.
+    fn waits(
         &mut self,
         desired: &Desired,
         svc: &DesiredService,
-        observed: &ObservedState,
-        options: &PlanOptions,
-        deps: &[usize],
+        progress: &BTreeMap<&str, Progress>,
+        selected: &BTreeSet<&str>,
     ) -> Vec<usize> {
-        let mut done = Vec::new();
-        let mine: Vec<&ObservedContainer> = observed
-            .containers
-            .iter()
-            .filter(|c| c.service == svc.name)
-            .collect();
-        for replica in &svc.replicas {
-            let id = format!("service:{}:{}", svc.name, replica.number);
-            let spec = container_spec(desired, svc, replica);
-            let Some(current) = mine.iter().find(|c| c.replica == replica.number) else {
-                let create = self.push(
-                    id.clone(),
-                    Action::CreateContainer(spec),
-                    vec![],
-                    deps.to_vec(),
-                );
-                let start = Action::StartContainer {
-                    name: replica.name.clone(),
-                    service: svc.name.clone(),
-                };
-                done.push(self.push(id, start, vec![], vec![create]));
+        let mut out = Vec::new();
+        for d in &svc.depends_on {
+            // A missing optional dependency, one left out by `--no-deps`,
+            // and one scaled to zero have nothing to wait for.
+            let Some(dep) = desired.service(&d.service) else {
                 continue;
             };
-            let cause = recreate_cause(svc, current, observed, options);
-            if !cause.is_empty() {
-                done.push(self.push(id, Action::RecreateContainer(spec), cause, deps.to_vec()));
-            } else if !current.status.is_live() {
-                let cause = vec![Change::new(
-                    "status",
-                    status_name(current),
-                    "running".to_string(),
-                )];
-                let start = Action::StartContainer {
-                    name: current.name.clone(),
-                    service: svc.name.clone(),
-                };
-                done.push(self.push(id, start, cause, deps.to_vec()));
+            if !selected.contains(dep.name.as_str()) || dep.replicas.is_empty() {
+                continue;
             }
-        }
-        let wanted = svc.replicas.len();
-        let mut extra: Vec<&&ObservedContainer> = mine
-            .iter()
-            .filter(|c| !svc.replicas.iter().any(|r| r.number == c.replica))
-            .collect();
-        extra.sort_by_key(|c| std::cmp::Reverse(c.replica));
-        // The highest replica number on the host is the scale it was left at,
-        // even when lower replicas are missing.
-        let had = mine.iter().map(|c| c.replica).max().unwrap_or_default();
-        for c in extra {
-            let cause = Change::new("scale", had.to_string(), wanted.to_string());
-            self.remove_container(c, cause);
-        }
-        done
-    }
-
-    /// Stops (when live) and removes `c`; returns the removal's index.
-    fn remove_container(&mut self, c: &ObservedContainer, cause: Change) -> usize {
-        let id = format!("service:{}:{}", c.service, c.replica);
-        let mut deps = vec![];
-        if c.status.is_live() {
-            let stop = Action::StopContainer {
-                name: c.name.clone(),
-                service: c.service.clone(),
+            let after = progress
+                .get(dep.name.as_str())
+                .map(|p| p.finals.clone())
+                .unwrap_or_default();
+            let action = Action::WaitFor {
+                project: desired.project.clone(),
+                service: svc.name.clone(),
+                dependency: dep.name.clone(),
+                condition: d.condition,
+                required: d.required,
             };
-            deps.push(self.push(id.clone(), stop, vec![cause.clone()], vec![]));
+            out.push(self.push(format!("service:{}", svc.name), action, vec![], after));
         }
-        let remove = Action::RemoveContainer {
-            name: c.name.clone(),
-            service: c.service.clone(),
-        };
-        self.push(id, remove, vec![cause], deps)
+        out
     }
 
     /// Containers of services no longer in the file, and our networks no
@@ -427,7 +463,8 @@ impl Builder {
             if options.remove_orphans {
                 let field = format!("services.{}", c.service);
                 let cause = Change::new(&field, "present".to_string(), "absent".to_string());
-                removed.push(self.remove_container(c, cause));
+                let indices = self.emit(removal(c, cause, 0), &[]);
+                removed.extend(indices.last());
             } else {
                 self.warnings.push(format!(
                     "orphan container {} (service {}) is kept; use --remove-orphans to remove it",
@@ -466,93 +503,5 @@ impl Builder {
     }
 }
 
-fn status_name(c: &ObservedContainer) -> String {
-    serde_json::to_value(c.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-fn container_spec(desired: &Desired, svc: &DesiredService, replica: &Replica) -> ContainerSpec {
-    ContainerSpec {
-        name: replica.name.clone(),
-        service: svc.name.clone(),
-        replica: replica.number,
-        image: svc.image.clone(),
-        config_hash: svc.config_hash.clone(),
-        config: svc.config.clone(),
-        networks: svc.networks.clone(),
-        labels: container_labels(
-            &desired.project,
-            &svc.name,
-            replica.number,
-            &svc.config_hash,
-        ),
-    }
-}
-
-/// Why `current` must be recreated; empty when it need not be.
-fn recreate_cause(
-    svc: &DesiredService,
-    current: &ObservedContainer,
-    observed: &ObservedState,
-    options: &PlanOptions,
-) -> Vec<Change> {
-    if options.force_recreate {
-        return vec![Change::new(
-            "recreate",
-            None,
-            "forced (--force-recreate)".to_string(),
-        )];
-    }
-    if options.no_recreate {
-        return vec![];
-    }
-    if current.config_hash != svc.config_hash {
-        return config_changes(svc, current);
-    }
-    let local = observed.images.get(&svc.image).cloned().flatten();
-    if let (Some(old), Some(new)) = (&current.image_digest, local)
-        && *old != new
-    {
-        return vec![Change::new("image digest", old.clone(), new)];
-    }
-    let mut attached = current.networks.clone();
-    attached.sort();
-    if attached != svc.networks {
-        return vec![Change::new(
-            "networks",
-            attached.join(", "),
-            svc.networks.join(", "),
-        )];
-    }
-    vec![]
-}
-
-/// Services with their dependencies first, otherwise in file order.
-fn service_order(desired: &Desired) -> Vec<&DesiredService> {
-    let mut placed: BTreeSet<&str> = BTreeSet::new();
-    let mut order = Vec::new();
-    while order.len() < desired.services.len() {
-        let ready = desired.services.iter().find(|s| {
-            !placed.contains(s.name.as_str())
-                && s.depends_on
-                    .iter()
-                    .all(|d| placed.contains(d.as_str()) || desired.service(d).is_none())
-        });
-        // A cycle (rejected by the loader) falls back to file order.
-        let next = ready.or_else(|| {
-            desired
-                .services
-                .iter()
-                .find(|s| !placed.contains(s.name.as_str()))
-        });
-        let Some(next) = next else { break };
-        placed.insert(&next.name);
-        order.push(next);
-    }
-    order
-}
-
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

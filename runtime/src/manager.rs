@@ -98,6 +98,15 @@ impl Runtime {
         std::fs::create_dir_all(self.paths.containers_dir())
             .map_err(io_err(&self.paths.containers_dir()))?;
         match std::fs::create_dir(files.dir()) {
+            // A create interrupted before its record was written left only
+            // the directory: that is no container, so make it afresh.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AlreadyExists
+                    && !files.path("container.json").exists() =>
+            {
+                fsutil::remove_dir_all_if_exists(files.dir()).map_err(io_err(files.dir()))?;
+                std::fs::create_dir(files.dir()).map_err(io_err(files.dir()))?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(ContainerError::Exists(id.to_string()));
             }

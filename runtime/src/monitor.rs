@@ -60,6 +60,37 @@ pub fn main(args: &[String]) -> i32 {
         report(&format!("error {message}"));
         return 1;
     }
+    // One monitor per container: a second start while the first monitor is
+    // still preparing the run (its launcher killed, say) answers for it.
+    let lock_path = paths.container_dir(id).join("monitor.lock");
+    let _lock = match File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+    {
+        Err(e) => {
+            report(&format!(
+                "error failed to open {}: {e}",
+                lock_path.display()
+            ));
+            return 1;
+        }
+        Ok(file) => match file.try_lock() {
+            Ok(()) => file,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                report(&answer_for_other(&paths, id));
+                return 0;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                report(&format!(
+                    "error failed to lock {}: {e}",
+                    lock_path.display()
+                ));
+                return 1;
+            }
+        },
+    };
     let mut monitor = match Monitor::new(paths, id) {
         Ok(m) => m,
         Err(message) => {
@@ -68,6 +99,25 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     monitor.run()
+}
+
+/// The launch answer on behalf of the monitor that holds the container's
+/// lock: `started <pid>` once it runs the container, or why it did not.
+fn answer_for_other(paths: &Paths, id: &str) -> String {
+    let files = Files::new(paths.container_dir(id));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(state) = files.state() {
+            if crate::container::monitor_alive(&state) && state.pid > 0 {
+                return format!("started {}", state.pid);
+            }
+            if let (Status::Exited, Some(error)) = (state.status, &state.error) {
+                return format!("error {error}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    "error another monitor is starting this container".to_string()
 }
 
 /// New session, then fork so the launcher can reap us at once.

@@ -35,6 +35,8 @@ pub const LABEL_DOCKER_ANONYMOUS: &str = "com.docker.volume.anonymous";
 pub const LABEL_PROJECT: &str = "io.rcompose.project";
 /// Label naming the container an anonymous volume was made for.
 pub const LABEL_CONTAINER: &str = "io.rcompose.container";
+/// Label of an anonymous volume: the path it is mounted at in its container.
+pub const LABEL_TARGET: &str = "io.rcompose.target";
 
 /// The two roots of the volume state.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,15 +1,21 @@
 //! Scenario tests of the planner on the [`FakeHost`]: golden plan text, and
-//! convergence (after applying a plan, a fresh plan is empty).
+//! convergence (after applying a plan with the real executor, a fresh plan
+//! is empty and applying it changes nothing). The helpers are shared with
+//! the executor's tests.
+
+use std::sync::Mutex;
+use std::time::Duration;
 
 use super::*;
-use crate::backend::{
-    BackendError, ContainerBackend, ImageBackend, Labels, NetworkBackend, VolumeBackend,
-    container_labels, observe,
-};
+use crate::apply::{ApplyOptions, Report, apply};
+use crate::backend::{ContainerBackend, Labels, ObservedContainer, container_labels, observe};
 use crate::desired::tests::load;
 use crate::fake::FakeHost;
 
-const STACK: &str = "
+pub(crate) mod depends;
+
+/// `web` depends on `db`, with a network and a volume.
+pub(crate) const STACK: &str = "
 services:
   db:
     image: postgres:16
@@ -27,7 +33,7 @@ volumes:
 ";
 
 /// A host whose registry offers every image the tests use.
-fn host() -> FakeHost {
+pub(crate) fn host() -> FakeHost {
     let host = FakeHost::new();
     for (reference, digest) in [
         ("postgres:16", "sha256:pg16"),
@@ -40,50 +46,54 @@ fn host() -> FakeHost {
     host
 }
 
-fn plan_for(host: &FakeHost, yaml: &str, options: &PlanOptions) -> (Desired, Plan) {
+/// The desired state of `yaml` (project `shop`) and the plan for `host`.
+pub(crate) fn plan_for(host: &FakeHost, yaml: &str, options: &PlanOptions) -> (Desired, Plan) {
     let desired = load(yaml);
     let observed = observe(host, &desired.project, &desired.images()).expect("observe");
     let plan = plan(&desired, &observed, options);
     (desired, plan)
 }
 
-/// Runs the ops in order, as the executor will (without parallelism).
-fn apply(host: &FakeHost, plan: &Plan) -> Result<(), BackendError> {
-    for op in &plan.ops {
-        match &op.action {
-            Action::CreateNetwork(s) => host.create_network(s)?,
-            Action::RemoveNetwork { name } => host.remove_network(name)?,
-            Action::CreateVolume(s) => host.create_volume(s)?,
-            Action::RemoveVolume { name } => host.remove_volume(name)?,
-            Action::PullImage { reference } => host.pull_image(reference).map(drop)?,
-            Action::CreateContainer(s) => host.create_container(s)?,
-            Action::StartContainer { name, .. } => host.start_container(name)?,
-            Action::StopContainer { name, .. } => host.stop_container(name, None)?,
-            Action::RemoveContainer { name, .. } => host.remove_container(name, false)?,
-            Action::RecreateContainer(s) => {
-                if host.container(&s.name).is_some_and(|c| c.status.is_live()) {
-                    host.stop_container(&s.name, None)?;
-                }
-                host.remove_container(&s.name, false)?;
-                host.create_container(s)?;
-                host.start_container(&s.name)?;
-            }
-        }
+/// Executor options for tests: a 1 ms poll, waits bounded so that a broken
+/// test fails instead of hanging.
+pub(crate) fn fast() -> ApplyOptions {
+    ApplyOptions {
+        poll: Duration::from_millis(1),
+        wait_timeout: Some(Duration::from_secs(10)),
+        ..ApplyOptions::default()
     }
-    Ok(())
+}
+
+/// Applies `plan` with the real executor and no event sink.
+pub(crate) fn run(host: &FakeHost, plan: &Plan) -> Report {
+    apply(host, plan, &fast(), &|_| {})
 }
 
 /// Plans and applies `yaml`, then checks that the host converged.
-fn up(host: &FakeHost, yaml: &str, options: &PlanOptions) -> Plan {
+pub(crate) fn up(host: &FakeHost, yaml: &str, options: &PlanOptions) -> Plan {
     let (_, plan) = plan_for(host, yaml, options);
-    apply(host, &plan).expect("apply");
+    let report = run(host, &plan);
+    assert!(
+        report.ok(),
+        "apply failed:\n{}\n{}",
+        plan.render_text(),
+        report.render_text()
+    );
     assert_converged(host, yaml, options);
     plan
 }
 
-fn assert_converged(host: &FakeHost, yaml: &str, options: &PlanOptions) {
+/// A fresh plan is empty, and applying it makes no mutating call.
+pub(crate) fn assert_converged(host: &FakeHost, yaml: &str, options: &PlanOptions) {
     let (_, again) = plan_for(host, yaml, options);
     assert!(again.is_empty(), "not converged:\n{}", again.render_text());
+    let before = host.mutating_calls();
+    assert!(run(host, &again).ok());
+    assert_eq!(
+        host.mutating_calls(),
+        before,
+        "an empty plan changed the host"
+    );
 }
 
 fn defaults() -> PlanOptions {
@@ -111,7 +121,7 @@ fn a_converged_host_gives_an_empty_plan_and_a_second_apply_changes_nothing() {
     let (_, plan) = plan_for(&host, STACK, &defaults());
     assert!(plan.is_empty());
     assert_eq!(plan.render_text(), "no changes\n");
-    apply(&host, &plan).expect("apply");
+    assert_eq!(run(&host, &plan), Report::default());
     assert_eq!(host.mutating_calls(), before);
 }
 
@@ -122,7 +132,7 @@ fn an_environment_change_recreates_only_the_replicas_of_that_service() {
     let changed = with_scale(2).replace("FOO: a", "FOO: b");
     let plan = up(&host, &changed, &defaults());
     insta::assert_snapshot!(plan.render_text());
-    assert!(plan.ops.iter().all(|op| op.id.starts_with("service:web:")));
+    assert!(plan.ops.iter().all(|op| op.id.starts_with("service:web")));
 }
 
 #[test]
@@ -216,12 +226,19 @@ fn every_op_of_web_waits_for_the_start_of_db() {
             op.id == "service:db:1" && matches!(op.action, Action::StartContainer { .. })
         })
         .expect("db start");
+    let wait = plan
+        .ops
+        .iter()
+        .position(|op| matches!(op.action, Action::WaitFor { .. }))
+        .expect("web waits for db");
+    assert_eq!(plan.ops[wait].id, "service:web");
+    assert_eq!(plan.ops[wait].deps, [db_start]);
     let web_create = plan
         .ops
         .iter()
         .find(|op| op.id == "service:web:1" && matches!(op.action, Action::CreateContainer(_)))
         .expect("web create");
-    assert!(web_create.deps.contains(&db_start));
+    assert!(web_create.deps.contains(&wait));
     for (i, op) in plan.ops.iter().enumerate() {
         assert!(
             op.deps.iter().all(|&d| d < i),
@@ -261,12 +278,15 @@ fn force_recreate_recreates_every_replica_and_no_recreate_keeps_changed_ones() {
         ..defaults()
     };
     let (_, plan) = plan_for(&host, STACK, &forced);
-    assert_eq!(plan.ops.len(), 2);
-    assert!(
-        plan.ops
-            .iter()
-            .all(|op| matches!(op.action, Action::RecreateContainer(_)))
-    );
+    let recreates = plan
+        .ops
+        .iter()
+        .filter(|op| matches!(op.action, Action::RecreateContainer(_)));
+    assert_eq!(recreates.count(), 2);
+    assert!(plan.ops.iter().all(|op| matches!(
+        op.action,
+        Action::RecreateContainer(_) | Action::WaitFor { .. }
+    )));
     let keep = PlanOptions {
         no_recreate: true,
         ..defaults()
@@ -347,12 +367,13 @@ fn pull_always_pulls_present_images_again() {
 
 #[test]
 fn a_failure_on_any_operation_is_converged_by_the_next_up() {
-    let (_, fresh) = plan_for(&host(), STACK, &defaults());
-    for n in 1..=fresh.ops.len() {
+    let fresh = host();
+    up(&fresh, STACK, &defaults());
+    for n in 1..=fresh.mutating_calls().len() {
         let host = host();
         host.fail_on_call(n);
         let (_, plan) = plan_for(&host, STACK, &defaults());
-        assert!(apply(&host, &plan).is_err(), "op {n} should fail");
+        assert!(!run(&host, &plan).ok(), "op {n} should fail");
         up(&host, STACK, &defaults());
     }
 }
