@@ -342,3 +342,47 @@ fn up_killed_mid_apply_converges_on_the_next_up_and_down_leaks_nothing() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn attached_up_streams_prefixed_logs_and_ctrl_c_stops_the_stack() {
+    let (_registry, cli, image) = common::with_web_image("test/stack:attached", b"x");
+    let _netns = ThreadNetns::enter_new().unwrap();
+    run(&["ip", "link", "set", "lo", "up"]);
+    let yaml = format!(
+        "name: attached\nservices:\n  once:\n    image: {image}\n    command: [\"echo\", \"hello from once\"]\n"
+    );
+    let env = Env::new(cli, &yaml);
+    // Attached, a stack whose only container exits returns when it exited.
+    let out = env.stack(&["up", "--progress", "quiet"]);
+    assert!(out.contains("attached-once-1 | hello from once"), "{out}");
+
+    // A long-running service: Ctrl-C (SIGINT) stops it.
+    let yaml = format!(
+        "name: attached\nservices:\n  loop:\n    image: {image}\n    init: true\n    stop_grace_period: 1s\n    \
+         command: [\"sh\", \"-c\", \"while true; do echo tick; sleep 0.2; done\"]\n"
+    );
+    std::fs::write(&env.file, yaml).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rcompose"))
+        .args(["up", "--remove-orphans", "--progress", "quiet", "-f", &env.file])
+        .current_dir(env.dir.path())
+        .env("RCOMPOSE_ROOT", env.dir.path().join("state"))
+        .env("RCOMPOSE_RUN_DIR", env.dir.path().join("run"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert!(line.contains("attached-loop-1 | tick"), "{line}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let ps = env.ps();
+    let looping = ps.iter().find(|c| c["Service"] == "loop").unwrap();
+    assert_eq!(looping["State"], "exited", "{ps:?}");
+}
