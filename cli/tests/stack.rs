@@ -314,8 +314,13 @@ fn up_killed_mid_apply_converges_on_the_next_up_and_down_leaks_nothing() {
         );
     }
 
-    env.stack(&["down", "-v", "-t", "1"]);
+    env.stack(&["down", "-v", "--rmi", "all", "-t", "1"]);
     assert!(env.ps().is_empty());
+    let images = env.ok(&["image", "ls"]);
+    assert!(
+        !images.contains("test/stack"),
+        "--rmi all removes the image: {images}"
+    );
     assert_no_links_or_table_of_ours();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let root = env.dir.path().display().to_string();
@@ -364,7 +369,14 @@ fn attached_up_streams_prefixed_logs_and_ctrl_c_stops_the_stack() {
     );
     std::fs::write(&env.file, yaml).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rcompose"))
-        .args(["up", "--remove-orphans", "--progress", "quiet", "-f", &env.file])
+        .args([
+            "up",
+            "--remove-orphans",
+            "--progress",
+            "quiet",
+            "-f",
+            &env.file,
+        ])
         .current_dir(env.dir.path())
         .env("RCOMPOSE_ROOT", env.dir.path().join("state"))
         .env("RCOMPOSE_RUN_DIR", env.dir.path().join("run"))
