@@ -334,6 +334,7 @@ fn status_text(info: &ContainerInfo) -> String {
     });
     match state.status {
         Status::Running => format!("running{}", health.unwrap_or_default()),
+        Status::Paused => "paused".to_string(),
         Status::Exited => format!("exited ({})", state.exit_code.unwrap_or(0)),
         Status::Restarting => format!("restarting ({})", state.exit_code.unwrap_or(0)),
         Status::Created => "created".to_string(),

@@ -6,10 +6,17 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 
+use crate::errors::{ErrorStyle, report};
+
+mod completion;
 mod config;
 mod container;
+mod errors;
+mod history;
 mod host;
 mod image;
 mod image_load;
@@ -17,18 +24,56 @@ mod network;
 mod oci;
 mod schema;
 mod stack;
+mod sync;
 mod volume;
+mod watch;
 
 /// Make this host match a Compose stack file.
 #[derive(Parser, Debug)]
-#[command(name = "rcompose", version, about, propagate_version = true)]
+#[command(
+    name = "rcompose",
+    version,
+    about = "Make this host match a Compose stack file",
+    propagate_version = true
+)]
 struct Cli {
+    /// Least severe log messages shown on stderr (RCOMPOSE_LOG, when set, wins).
+    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Warn)]
+    log_level: LogLevel,
     #[command(flatten)]
     project: ProjectArgs,
     #[command(flatten)]
     host: host::HostArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The severity `--log-level` shows from.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum LogLevel {
+    /// Failures only.
+    Error,
+    /// Failures and warnings.
+    #[default]
+    Warn,
+    /// What is being done, step by step.
+    Info,
+    /// Details for debugging.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl From<LogLevel> for LevelFilter {
+    fn from(level: LogLevel) -> LevelFilter {
+        match level {
+            LogLevel::Error => LevelFilter::ERROR,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Trace => LevelFilter::TRACE,
+        }
+    }
 }
 
 /// Which files make the project, like `docker compose`'s global options.
@@ -76,6 +121,14 @@ enum Command {
     Apply(stack::ApplyArgs),
     /// Stop and remove the project's containers and networks (`-v`: volumes too).
     Down(stack::DownArgs),
+    /// Keep the host equal to the stack file: re-apply on every change, heal drift.
+    Watch(Box<watch::WatchArgs>),
+    /// Keep the host equal to a stack file in a git repository (GitOps).
+    Sync(Box<sync::SyncArgs>),
+    /// List the revisions applied to the project.
+    History(history::HistoryArgs),
+    /// Plan and apply an earlier revision (`--dry-run`: only the plan).
+    Rollback(history::RollbackArgs),
     #[command(flatten)]
     Service(stack::ServiceCommand),
     /// Validate the stack files and print the normalized project.
@@ -90,6 +143,10 @@ enum Command {
     Network(network::NetworkArgs),
     /// Manage volumes: create, ls, inspect, rm, prune.
     Volume(volume::VolumeArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completion(completion::CompletionArgs),
+    /// Print the man page, or write one page per command into a directory (--dir).
+    Man(completion::ManArgs),
     /// The OCI runtime command line (create, start, state, kill, delete, run) on a bundle.
     #[command(disable_help_flag = true)]
     Oci {
@@ -108,23 +165,34 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     // A network's DNS server is this binary too, detached by `network create`.
+    // It and `oci` log errors only unless RCOMPOSE_LOG says otherwise.
     if args.get(1).map(String::as_str) == Some(rcompose_netctl::dns::DAEMON_SUBCOMMAND) {
-        init_tracing();
-        return report(dns_daemon(&args[2..]));
+        init_tracing(LevelFilter::ERROR);
+        return report(dns_daemon(&args[2..]), ErrorStyle::Text);
     }
     // `rcompose oci` takes runc's flags (its own `--root` among them), so it
     // parses its arguments itself, before the global options could claim them.
     if args.get(1).map(String::as_str) == Some("oci") {
-        init_tracing();
-        return report(oci::run(&args[2..]));
+        init_tracing(LevelFilter::ERROR);
+        return report(oci::run(&args[2..]), ErrorStyle::Text);
     }
-    init_tracing();
-    let cli = Cli::parse();
+    // Parse before logging starts, so that `--log-level` sets the filter;
+    // keep the matches to tell whether errors should be JSON.
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let cli =
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command.clone()).exit());
+    let style = ErrorStyle::of(&command, &matches);
+    init_tracing(cli.log_level.into());
     let result = match &cli.command {
         Command::Up(args) => stack::up(&cli.project, &cli.host, args),
         Command::Plan(args) => stack::plan(&cli.project, &cli.host, args),
         Command::Apply(args) => stack::apply_file(&cli.project, &cli.host, args),
         Command::Down(args) => stack::down(&cli.project, &cli.host, args),
+        Command::Watch(args) => watch::watch(&cli.project, &cli.host, args),
+        Command::Sync(args) => sync::sync(&cli.project, &cli.host, args),
+        Command::History(args) => history::history(&cli.project, &cli.host, args),
+        Command::Rollback(args) => history::rollback(&cli.project, &cli.host, args),
         Command::Service(command) => stack::run_service_command(&cli.project, &cli.host, command),
         Command::Config(args) => config::run(&cli.project, args),
         Command::Schema => schema::run(),
@@ -132,9 +200,11 @@ fn main() -> ExitCode {
         Command::Container(args) => container::run(&cli.host, args),
         Command::Network(args) => network::run(&cli.host, args),
         Command::Volume(args) => volume::run(&cli.host, args),
+        Command::Completion(args) => completion::completion(Cli::command(), args),
+        Command::Man(args) => completion::man(Cli::command(), args),
         Command::Oci { args } => oci::run(args),
     };
-    report(result)
+    report(result, style)
 }
 
 /// `KEY=VALUE` arguments (`--label`, `--opt`) as a map.
@@ -154,28 +224,56 @@ fn dns_daemon(args: &[String]) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_tracing() {
+/// Logs to stderr: the directives of RCOMPOSE_LOG when it holds any, else
+/// everything at `level` and above.
+fn init_tracing(level: LevelFilter) {
+    let env = std::env::var("RCOMPOSE_LOG").ok();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RCOMPOSE_LOG"))
+        .with_env_filter(log_filter(level, env.as_deref()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
-/// The exit code of a command, printing its error with every cause.
-fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+/// The log filter: the directives of `env` (RCOMPOSE_LOG's value; invalid
+/// ones are skipped with a message), or `level` when it holds none. At
+/// `warn` and below, the container library's own warnings (cgroup
+/// controllers this kernel lacks, say) are left out: they are not the
+/// user's concern.
+fn log_filter(level: LevelFilter, env: Option<&str>) -> EnvFilter {
+    let directives = match env {
+        Some(e) if !e.is_empty() => e.to_string(),
+        _ if level <= LevelFilter::WARN => format!("{level},libcgroups=error,libcontainer=error"),
+        _ => String::new(),
+    };
+    EnvFilter::builder()
+        .with_default_directive(level.into())
+        .parse_lossy(directives)
 }
 
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
+    use tracing_subscriber::filter::LevelFilter;
+
+    use super::{LogLevel, log_filter};
+
+    #[test]
+    fn the_log_level_applies_unless_rcompose_log_has_directives() {
+        let hint =
+            |level: LogLevel, env: Option<&str>| log_filter(level.into(), env).max_level_hint();
+        assert_eq!(hint(LogLevel::default(), None), Some(LevelFilter::WARN));
+        assert_eq!(hint(LogLevel::Debug, None), Some(LevelFilter::DEBUG));
+        assert_eq!(hint(LogLevel::Debug, Some("")), Some(LevelFilter::DEBUG));
+        assert_eq!(
+            hint(LogLevel::Debug, Some("error")),
+            Some(LevelFilter::ERROR)
+        );
+        assert_eq!(
+            hint(LogLevel::Error, Some("trace")),
+            Some(LevelFilter::TRACE)
+        );
+    }
 
     #[test]
     fn the_command_line_definition_is_consistent() {

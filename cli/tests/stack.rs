@@ -398,3 +398,102 @@ fn attached_up_streams_prefixed_logs_and_ctrl_c_stops_the_stack() {
     let looping = ps.iter().find(|c| c["Service"] == "loop").unwrap();
     assert_eq!(looping["State"], "exited", "{ps:?}");
 }
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn configs_and_secrets_arrive_with_owner_and_mode_and_a_content_change_recreates() {
+    let (_registry, cli, image) = common::with_web_image("test/stack:files", b"x");
+    let _netns = ThreadNetns::enter_new().unwrap();
+    run(&["ip", "link", "set", "lo", "up"]);
+    let yaml = format!(
+        r#"name: files
+services:
+  app:
+    image: {image}
+    command: ["sleep", "600"]
+    init: true
+    stop_grace_period: 1s
+    volumes: ["/anon"]
+    configs:
+      - source: site
+        target: /etc/site.conf
+    secrets:
+      - source: token
+        uid: "1234"
+        gid: "1234"
+        mode: 0400
+configs:
+  site:
+    content: "listen 80"
+secrets:
+  token:
+    file: ./token.txt
+"#
+    );
+    let env = Env::new(cli, &yaml);
+    let token = env.dir.path().join("token.txt");
+    std::fs::write(&token, "first").unwrap();
+    env.stack(&["up", "-d", "--wait", "--wait-timeout", "60"]);
+    let exec = |cmd: &str| env.stack(&["exec", "app", "sh", "-c", cmd]);
+    assert_eq!(
+        exec("stat -c '%a %u %g' /run/secrets/token").trim(),
+        "400 1234 1234"
+    );
+    assert_eq!(exec("cat /run/secrets/token"), "first");
+    assert_eq!(exec("cat /etc/site.conf"), "listen 80");
+    assert!(exec("echo x > /run/secrets/token 2>&1 || echo refused").contains("refused"));
+    exec("echo kept > /anon/data");
+
+    // A new secret content recreates the container; its anonymous volume stays.
+    std::fs::write(&token, "second").unwrap();
+    let out = env.rcompose(&["plan", "--detailed-exitcode", "-f", &env.file]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("configs/secrets content"), "{text}");
+    let before = env.started_at("files-app-1");
+    env.stack(&["up", "-d", "--wait", "--wait-timeout", "60"]);
+    assert_ne!(env.started_at("files-app-1"), before);
+    assert_eq!(exec("cat /run/secrets/token"), "second");
+    assert_eq!(exec("cat /anon/data"), "kept\n");
+
+    // down -v removes the anonymous volume too.
+    let anonymous = |env: &Env| {
+        let ls: Vec<serde_json::Value> =
+            serde_json::from_str(&env.ok(&["volume", "ls", "--json"])).unwrap();
+        ls.iter()
+            .filter(|v| v["labels"]["io.rcompose.container"] == "files-app-1")
+            .count()
+    };
+    env.stack(&["down", "-t", "1"]);
+    assert_eq!(anonymous(&env), 1, "down keeps the anonymous volume");
+    env.stack(&["up", "-d", "--wait", "--wait-timeout", "60"]);
+    assert_eq!(
+        exec("cat /anon/data"),
+        "kept\n",
+        "and the next up mounts it again"
+    );
+    env.stack(&["down", "-v", "-t", "1"]);
+    assert_eq!(anonymous(&env), 0);
+}
+
+#[test]
+fn an_unknown_volume_or_network_driver_is_refused_at_plan_time() {
+    for (yaml, message) in [
+        (
+            "name: drv\nservices:\n  a:\n    image: x\n    volumes: [data:/d]\nvolumes:\n  data:\n    driver: nfs\n",
+            "unknown volume driver \"nfs\"",
+        ),
+        (
+            "name: drv\nservices:\n  a:\n    image: x\n    networks: [n]\nnetworks:\n  n:\n    driver: overlay\n",
+            "driver \"overlay\" is not supported",
+        ),
+    ] {
+        let env = Env::new(common::Rcompose::new(), yaml);
+        for command in ["plan", "up"] {
+            let out = env.rcompose(&[command, "-f", &env.file]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+            assert!(stderr.contains(message), "{command}: {stderr}");
+        }
+    }
+}

@@ -458,6 +458,40 @@ fn teardown_leaves_no_bridge_veth_nft_table_lease_or_dns_server() {
 
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_network_whose_bridge_was_deleted_by_hand_is_seen_missing_and_removed_cleanly() {
+    let mut env = Env::new();
+    let net = env.networks();
+    let record = block_on(net.ensure_network(&front())).unwrap();
+    let dns = rcompose_netctl::manager::dns_pid(&env.paths, "proj_front").expect("dns daemon runs");
+    env.container(&net, "old1", web("proj-web-1"));
+    assert!(block_on(net.link_exists(&record.bridge)).unwrap());
+    run(&["ip", "link", "del", &record.bridge]);
+    assert!(!block_on(net.link_exists(&record.bridge)).unwrap());
+
+    // What a plan does with a broken network: its containers go, then it.
+    block_on(net.remove_container("old1")).unwrap();
+    block_on(net.remove_network("proj_front")).unwrap();
+
+    assert_no_links_or_table_of_ours();
+    assert!(
+        !env.paths.network_dir("proj_front").exists(),
+        "records and leases removed"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{dns}")).exists(),
+        "dns daemon stopped"
+    );
+    // Created again, it is whole: its bridge, DNS and forwarding work.
+    let again = block_on(net.ensure_network(&front())).unwrap();
+    assert!(block_on(net.link_exists(&again.bridge)).unwrap());
+    let web1 = env.container(&net, "web1", web("proj-web-1"));
+    env.serve(&web1, "healed");
+    let client = env.container(&net, "client1", plain("proj-client-1", "proj_front"));
+    assert_eq!(client.fetch("http://web:8080/").as_deref(), Ok("healed"));
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
 fn an_ipv6_network_gives_containers_addresses_that_names_resolve_to_and_that_answer() {
     let mut env = Env::new();
     let net = env.networks();

@@ -22,6 +22,10 @@ pub const LABEL_SERVICE: &str = "io.rcompose.service";
 pub const LABEL_REPLICA: &str = "io.rcompose.replica";
 /// Config hash of the service a container was created from.
 pub const LABEL_CONFIG_HASH: &str = "io.rcompose.config-hash";
+/// Digest of the content of the configs and secrets a container was
+/// created with ([`crate::desired::files_digest`]); absent when the
+/// service has none or the caller could not read them.
+pub const LABEL_FILES_DIGEST: &str = "io.rcompose.files-digest";
 /// Key of a network in the stack file.
 pub const LABEL_NETWORK: &str = "io.rcompose.network";
 /// Key of a volume in the stack file.
@@ -151,6 +155,14 @@ pub struct ObservedContainer {
     pub config: Option<serde_json::Value>,
 }
 
+impl ObservedContainer {
+    /// Digest of its configs' and secrets' content, from
+    /// [`LABEL_FILES_DIGEST`]; `None` for a container made without one.
+    pub fn files_digest(&self) -> Option<&str> {
+        self.labels.get(LABEL_FILES_DIGEST).map(String::as_str)
+    }
+}
+
 /// What a container is created from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSpec {
@@ -168,7 +180,11 @@ pub struct ContainerSpec {
     pub config: serde_json::Value,
     /// Full names of the networks to attach.
     pub networks: Vec<String>,
-    /// Labels, from [`container_labels`].
+    /// Digest of the content of its configs and secrets, when the caller
+    /// computed one; also in `labels` as [`LABEL_FILES_DIGEST`].
+    #[serde(default)]
+    pub files_digest: Option<String>,
+    /// Labels, from [`container_labels`] (plus [`LABEL_FILES_DIGEST`]).
     pub labels: Labels,
 }
 
@@ -196,6 +212,11 @@ pub struct ObservedNetwork {
     pub labels: Labels,
     /// Settings.
     pub config: NetworkConfig,
+    /// Why the network cannot carry traffic on the host although its
+    /// record is there (`bridge rc-1a2b3c4d5e6f is missing`); `None` when it
+    /// is usable. The planner recreates a broken network like a changed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken: Option<String>,
 }
 
 /// What a network is created from.

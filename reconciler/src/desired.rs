@@ -14,6 +14,10 @@
 //! file sets one that is not disabled. A healthcheck that only the image
 //! declares is not known here: the runtime reports it through
 //! [`crate::backend::ObservedContainer::health`], and waits honour that.
+//!
+//! The content of configs and secrets is not read here (the crate does no
+//! I/O): the caller adds one digest per service with
+//! [`Desired::with_file_digests`], computed with [`files_digest`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -76,6 +80,12 @@ pub struct DesiredService {
     /// image may declare one too; only the runtime knows that).
     #[serde(default)]
     pub has_healthcheck: bool,
+    /// Digest of the content of its configs and secrets
+    /// ([`files_digest`]), set by the caller with
+    /// [`Desired::with_file_digests`]; `None` when it has none or they
+    /// could not be read (then content changes recreate nothing).
+    #[serde(default)]
+    pub files_digest: Option<String>,
 }
 
 /// One entry of `depends_on`.
@@ -200,6 +210,18 @@ impl Desired {
         }
     }
 
+    /// Sets the digest of the configs' and secrets' content of each service
+    /// named in `digests` (service → digest). The planner cannot read
+    /// files, so the caller computes them, with [`files_digest`].
+    pub fn with_file_digests(mut self, digests: BTreeMap<String, String>) -> Self {
+        for svc in &mut self.services {
+            if let Some(digest) = digests.get(&svc.name) {
+                svc.files_digest = Some(digest.clone());
+            }
+        }
+        self
+    }
+
     /// The service called `name`.
     pub fn service(&self, name: &str) -> Option<&DesiredService> {
         self.services.iter().find(|s| s.name == name)
@@ -212,6 +234,29 @@ impl Desired {
         images.dedup();
         images
     }
+}
+
+/// `sha256:<hex>` over the `(target, content digest)` pairs of a service's
+/// configs and secrets, in sorted order so that the order of declaration
+/// does not matter; each part is length-prefixed, so no two different
+/// lists give the same input to the hash.
+pub fn files_digest(files: &[(String, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&(String, String)> = files.iter().collect();
+    sorted.sort();
+    let mut hasher = Sha256::new();
+    for (target, digest) in sorted {
+        for part in [target, digest] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
 }
 
 fn full_name(project: &str, key: &str, name: Option<&String>) -> String {
@@ -329,6 +374,7 @@ fn desired_service(
         has_healthcheck: svc.healthcheck.as_ref().is_some_and(|h| {
             !h.disable && !h.test.is_empty() && h.test.first().is_some_and(|t| t != "NONE")
         }),
+        files_digest: None,
     }
 }
 
@@ -428,6 +474,61 @@ pub(crate) mod tests {
         assert!(web.depends_on[0].required && !web.depends_on[0].restart);
         assert!(web.config.get("scale").is_none());
         assert!(web.config.get("depends_on").is_none());
+    }
+}
+
+#[cfg(test)]
+mod files_tests {
+    use super::tests::load;
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(t, d)| (t.to_string(), d.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_files_digest_ignores_order_and_follows_targets_and_contents() {
+        let a = files_digest(&pairs(&[
+            ("/a", "sha256:1"),
+            ("/run/secrets/b", "sha256:2"),
+        ]));
+        let b = files_digest(&pairs(&[
+            ("/run/secrets/b", "sha256:2"),
+            ("/a", "sha256:1"),
+        ]));
+        assert_eq!(a, b);
+        assert!(a.starts_with("sha256:") && a.len() == "sha256:".len() + 64);
+        let content = files_digest(&pairs(&[
+            ("/a", "sha256:9"),
+            ("/run/secrets/b", "sha256:2"),
+        ]));
+        let moved = files_digest(&pairs(&[
+            ("/c", "sha256:1"),
+            ("/run/secrets/b", "sha256:2"),
+        ]));
+        assert_ne!(a, content);
+        assert_ne!(a, moved);
+        // Bytes moved between a target and a digest give another input.
+        assert_ne!(
+            files_digest(&pairs(&[("/ab", "c")])),
+            files_digest(&pairs(&[("/a", "bc")]))
+        );
+    }
+
+    #[test]
+    fn with_file_digests_sets_the_services_named_and_leaves_the_others_none() {
+        let d = load("services:\n  web:\n    image: nginx\n  db:\n    image: pg\n");
+        assert!(d.services.iter().all(|s| s.files_digest.is_none()));
+        let digests = BTreeMap::from([
+            ("web".to_string(), "sha256:1".to_string()),
+            ("gone".to_string(), "sha256:2".to_string()),
+        ]);
+        let d = d.with_file_digests(digests);
+        let digest = |n: &str| d.service(n).expect("service").files_digest.clone();
+        assert_eq!(digest("web").as_deref(), Some("sha256:1"));
+        assert_eq!(digest("db"), None);
     }
 }
 

@@ -13,6 +13,8 @@
 //! started (exit, turn healthy or unhealthy), possibly only after a number
 //! of inspections, and [`FakeHost::set_health`] / [`FakeHost::set_exit`]
 //! change a container at once. A stop records exit code 143 (SIGTERM).
+//! [`FakeHost::break_network`] marks a network unusable (its bridge deleted
+//! by hand); removing it still succeeds, and creating it again heals it.
 //! [`FakeHost::set_call_delay`] makes every mutating call take time, and
 //! [`FakeHost::max_concurrent_calls`] tells how many overlapped.
 
@@ -195,6 +197,18 @@ impl FakeHost {
     /// Puts a network on the host, as if created earlier.
     pub fn add_network(&self, network: ObservedNetwork) {
         self.lock().networks.insert(network.name.clone(), network);
+    }
+
+    /// Makes the network `name` unusable for `reason`, as when its bridge
+    /// is deleted by hand: it stays listed, with [`ObservedNetwork::broken`]
+    /// set, until it is removed (a network created again is sound). Panics
+    /// when the network is missing.
+    pub fn break_network(&self, name: &str, reason: &str) {
+        let mut s = self.lock();
+        let Some(n) = s.networks.get_mut(name) else {
+            panic!("break_network of missing network {name}");
+        };
+        n.broken = Some(reason.into());
     }
 
     /// Puts a volume on the host, as if created earlier.
@@ -425,6 +439,7 @@ impl NetworkBackend for FakeHost {
             name: spec.name.clone(),
             labels: spec.labels.clone(),
             config: spec.config.clone(),
+            broken: None,
         };
         s.networks.insert(spec.name.clone(), network);
         Ok(())

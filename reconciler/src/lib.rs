@@ -8,10 +8,12 @@
 
 pub mod apply;
 pub mod backend;
+pub mod controller;
 pub mod desired;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod fsutil;
+pub mod history;
 pub mod lock;
 pub mod plan;
 pub mod planfile;

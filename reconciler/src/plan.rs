@@ -5,11 +5,15 @@
 //! Invariants: a host that matches the desired state gives an empty plan;
 //! dependencies always point to earlier operations (the op list is a
 //! topological order); external networks and volumes are never created or
-//! removed; volumes are never removed by a plan for `up`; a dependent's
-//! operations follow a [`Action::WaitFor`] on each dependency, which itself
-//! follows the dependency's operations, and no wait is planned for a
-//! service with nothing to start.
+//! removed; volumes are never removed by a plan for `up`; a network whose
+//! settings drifted, or that is broken on the host (its bridge deleted by
+//! hand), is removed only after every container attached to it,
+//! and those containers are created again only after the new network; a
+//! dependent's operations follow a [`Action::WaitFor`] on each dependency,
+//! which itself follows the dependency's operations, and no wait is planned
+//! for a service with nothing to start.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -20,6 +24,7 @@ use crate::desired::{Condition, Desired, DesiredService};
 
 mod diff;
 mod down;
+mod networks;
 mod order;
 mod resources;
 mod service;
@@ -308,19 +313,23 @@ pub fn plan(desired: &Desired, observed: &ObservedState, options: &PlanOptions) 
     let mut b = Builder::default();
     let selected = order::selected(desired, options, &mut b.warnings);
     let used = order::used_resources(desired, options, &selected);
-    let resources = b.resources(desired, observed, used.as_ref());
+    let resources = b.resources(desired, observed, options, &selected, used.as_ref());
     let images = b.images(desired, observed, options.pull, &selected);
+    // What the services and orphans see: without the containers removed above.
+    let observed = without(observed, &resources.removed);
     let mut progress: BTreeMap<&str, Progress> = BTreeMap::new();
     for svc in order::service_order(desired) {
         if !selected.contains(svc.name.as_str()) {
             continue;
         }
+        let created = &resources.created;
         let mut deps: BTreeSet<usize> = BTreeSet::new();
-        deps.extend(svc.networks.iter().filter_map(|n| resources.get(n)));
-        deps.extend(svc.volumes.iter().filter_map(|v| resources.get(v)));
+        deps.extend(svc.networks.iter().filter_map(|n| created.get(n)));
+        deps.extend(svc.volumes.iter().filter_map(|v| created.get(v)));
         deps.extend(images.get(&svc.image));
         let restart = restart_causes(svc, &progress);
-        let pending = service_ops(desired, svc, observed, options, &restart);
+        let replaced = &resources.replaced;
+        let pending = service_ops(desired, svc, &observed, options, &restart, replaced);
         if pending.iter().any(|p| p.needs_deps) {
             deps.extend(b.waits(desired, svc, &progress, &selected));
         }
@@ -328,11 +337,24 @@ pub fn plan(desired: &Desired, observed: &ObservedState, options: &PlanOptions) 
         let done = b.emit_service(pending, &deps);
         progress.insert(&svc.name, done);
     }
-    b.orphans(desired, observed, options);
+    b.orphans(desired, &observed, options, &resources.removed);
     Plan {
         ops: b.ops,
         warnings: b.warnings,
     }
+}
+
+/// `observed` without the containers in `removed`.
+fn without<'a>(
+    observed: &'a ObservedState,
+    removed: &BTreeMap<String, usize>,
+) -> Cow<'a, ObservedState> {
+    if removed.is_empty() {
+        return Cow::Borrowed(observed);
+    }
+    let mut rest = observed.clone();
+    rest.containers.retain(|c| !removed.contains_key(&c.name));
+    Cow::Owned(rest)
 }
 
 /// What planning a service left for its dependents.
@@ -398,6 +420,9 @@ impl Builder {
             .map(|p| {
                 let changed = match p.action {
                     Action::RecreateContainer(_) => Some("recreated"),
+                    // Only a create that replaces a container removed
+                    // earlier in the plan has a cause.
+                    Action::CreateContainer(_) if !p.cause.is_empty() => Some("recreated"),
                     Action::RestartContainer { .. } => Some("restarted"),
                     _ => None,
                 };
@@ -453,8 +478,18 @@ impl Builder {
 
     /// Containers of services no longer in the file, and our networks no
     /// longer in it: removed with `remove_orphans`, else a warning.
-    fn orphans(&mut self, desired: &Desired, observed: &ObservedState, options: &PlanOptions) {
-        let mut removed = Vec::new();
+    /// `earlier` holds the containers removed already (name → index):
+    /// `observed` no longer lists them, but an orphan network's removal
+    /// follows theirs.
+    fn orphans(
+        &mut self,
+        desired: &Desired,
+        observed: &ObservedState,
+        options: &PlanOptions,
+        earlier: &BTreeMap<String, usize>,
+    ) {
+        let mut removed: Vec<usize> = earlier.values().copied().collect();
+        removed.sort_unstable();
         for c in observed
             .containers
             .iter()
@@ -463,7 +498,7 @@ impl Builder {
             if options.remove_orphans {
                 let field = format!("services.{}", c.service);
                 let cause = Change::new(&field, "present".to_string(), "absent".to_string());
-                let indices = self.emit(removal(c, cause, 0), &[]);
+                let indices = self.emit(removal(c, vec![cause], 0), &[]);
                 removed.extend(indices.last());
             } else {
                 self.warnings.push(format!(

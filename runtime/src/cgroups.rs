@@ -1,13 +1,18 @@
 //! Cgroups of containers, v1 and v2 alike: which layout the host has, where a
-//! container's cgroup lives, its OOM-kill count, resource usage, and removal.
+//! container's cgroup lives, its OOM-kill count, resource usage, its
+//! processes, freezing (pause) and removal.
 //!
 //! Limits are applied by the OCI runtime layer from the spec's
-//! `linux.resources`; this module only reads and cleans up. Every container's
-//! cgroup is `<hierarchy>/rcompose/<id>` (`cgroups_path` `/rcompose/<id>`).
+//! `linux.resources`; this module reads, freezes and cleans up. Every
+//! container's cgroup is `<hierarchy>/rcompose/<id>` (`cgroups_path`
+//! `/rcompose/<id>`). Freezing goes through libcgroups, which waits until the
+//! kernel reports the cgroup frozen: v1 writes `freezer.state` until it reads
+//! `FROZEN`, v2 writes `cgroup.freeze` and waits for `frozen 1` in
+//! `cgroup.events`.
 
 use std::path::{Path, PathBuf};
 
-use libcgroups::common::{CgroupConfig, CgroupManager as _, CgroupSetup};
+use libcgroups::common::{CgroupConfig, CgroupManager as _, CgroupSetup, FreezerState};
 
 /// Where cgroup hierarchies are mounted.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -31,10 +36,27 @@ pub enum Layout {
 impl Layout {
     /// Detects the layout from what is mounted at [`CGROUP_ROOT`].
     pub fn detect() -> Option<Layout> {
-        match libcgroups::common::get_cgroup_setup().ok()? {
-            CgroupSetup::Legacy => Some(Layout::Legacy),
-            CgroupSetup::Hybrid => Some(Layout::Hybrid),
-            CgroupSetup::Unified => Some(Layout::Unified),
+        libcgroups::common::get_cgroup_setup()
+            .ok()
+            .map(Layout::from)
+    }
+
+    /// The directory of a cgroup in the hierarchy that freezes it: the v1
+    /// `freezer` controller, or the v2 hierarchy mounted at `root`.
+    pub fn freezer_dir(self, root: &Path, cgroups_path: &str) -> PathBuf {
+        let rel = cgroups_path.trim_start_matches('/');
+        match self {
+            Layout::Unified => root.join(rel),
+            Layout::Legacy | Layout::Hybrid => root.join("freezer").join(rel),
+        }
+    }
+
+    /// The file that tells whether a cgroup is frozen.
+    pub fn freezer_file(self, root: &Path, cgroups_path: &str) -> PathBuf {
+        let dir = self.freezer_dir(root, cgroups_path);
+        match self {
+            Layout::Unified => dir.join("cgroup.events"),
+            Layout::Legacy | Layout::Hybrid => dir.join("freezer.state"),
         }
     }
 
@@ -49,6 +71,65 @@ impl Layout {
                 .join("memory.oom_control"),
         }
     }
+}
+
+impl From<CgroupSetup> for Layout {
+    fn from(setup: CgroupSetup) -> Layout {
+        match setup {
+            CgroupSetup::Legacy => Layout::Legacy,
+            CgroupSetup::Hybrid => Layout::Hybrid,
+            CgroupSetup::Unified => Layout::Unified,
+        }
+    }
+}
+
+/// Why a cgroup operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// What is mounted at the cgroup root is not a known layout.
+    #[error("failed to detect the cgroup layout under {root}")]
+    Layout {
+        /// Cgroup root.
+        root: PathBuf,
+        /// Cause.
+        #[source]
+        source: libcgroups::common::GetCgroupSetupError,
+    },
+    /// The cgroup does not exist (its container does not run).
+    #[error("cgroup {path} does not exist")]
+    Missing {
+        /// Its directory.
+        path: PathBuf,
+    },
+    /// libcgroups could not open the cgroup.
+    #[error("failed to open cgroup {path}")]
+    Open {
+        /// Cgroup path relative to each hierarchy.
+        path: String,
+        /// Cause.
+        #[source]
+        source: libcgroups::common::CreateCgroupSetupError,
+    },
+    /// Freezing or thawing failed (a frozen cgroup that cannot be is thawed again).
+    #[error("failed to {action} cgroup {path}")]
+    Freezer {
+        /// `freeze` or `thaw`.
+        action: &'static str,
+        /// Its directory.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: libcgroups::common::AnyManagerError,
+    },
+    /// Its `cgroup.procs` files could not be read.
+    #[error("failed to list the processes of cgroup {path}")]
+    Pids {
+        /// Cgroup path relative to each hierarchy.
+        path: String,
+        /// Cause.
+        #[source]
+        source: libcgroups::common::AnyManagerError,
+    },
 }
 
 /// The `oom_kill` counter in the text of `memory.events` or `memory.oom_control`.
@@ -107,6 +188,100 @@ pub fn usage(id: &str) -> Option<Usage> {
     })
 }
 
+/// Freezes every process of a container's cgroup; returns once the kernel
+/// reports the cgroup frozen.
+pub fn freeze(id: &str) -> Result<(), CgroupError> {
+    set_frozen(Path::new(CGROUP_ROOT), &cgroups_path(id), true)
+}
+
+/// Thaws a container's cgroup.
+pub fn thaw(id: &str) -> Result<(), CgroupError> {
+    set_frozen(Path::new(CGROUP_ROOT), &cgroups_path(id), false)
+}
+
+/// Freezes (`frozen`) or thaws the cgroup `cgroups_path` of the hierarchies
+/// mounted at `root`, v1 or v2 as the layout there says.
+pub fn set_frozen(root: &Path, cgroups_path: &str, frozen: bool) -> Result<(), CgroupError> {
+    let layout = libcgroups::common::get_cgroup_setup_with_root(root)
+        .map(Layout::from)
+        .map_err(|source| CgroupError::Layout {
+            root: root.to_path_buf(),
+            source,
+        })?;
+    let dir = layout.freezer_dir(root, cgroups_path);
+    // libcgroups creates a missing v1 cgroup before writing to it: the
+    // cgroup of a container that is gone must stay gone.
+    if !dir.is_dir() {
+        return Err(CgroupError::Missing { path: dir });
+    }
+    let manager = open(root, cgroups_path)?;
+    let (state, action) = match frozen {
+        true => (FreezerState::Frozen, "freeze"),
+        false => (FreezerState::Thawed, "thaw"),
+    };
+    manager
+        .freeze(state)
+        .map_err(|source| CgroupError::Freezer {
+            action,
+            path: dir,
+            source,
+        })
+}
+
+/// Whether the cgroup `cgroups_path` under `root` is frozen now (`None`
+/// when it does not exist or the layout is unknown).
+pub fn is_frozen(root: &Path, cgroups_path: &str) -> Option<bool> {
+    let layout = Layout::from(libcgroups::common::get_cgroup_setup_with_root(root).ok()?);
+    let text = std::fs::read_to_string(layout.freezer_file(root, cgroups_path)).ok()?;
+    Some(parse_frozen(layout, &text))
+}
+
+/// Whether the text of a freezer file says frozen: `FROZEN` in v1's
+/// `freezer.state` (`FREEZING` is not there yet), `frozen 1` in v2's `cgroup.events`.
+pub fn parse_frozen(layout: Layout, text: &str) -> bool {
+    match layout {
+        Layout::Unified => text.lines().any(|line| line.trim() == "frozen 1"),
+        Layout::Legacy | Layout::Hybrid => text.trim() == "FROZEN",
+    }
+}
+
+/// Host pids of the processes in a container's cgroup and its sub-cgroups
+/// (its `cgroup.procs` files), in ascending order.
+pub fn pids(id: &str) -> Result<Vec<i32>, CgroupError> {
+    let path = cgroups_path(id);
+    let manager = open(Path::new(CGROUP_ROOT), &path)?;
+    let found = manager.get_all_pids().map_err(|source| CgroupError::Pids {
+        path: path.clone(),
+        source,
+    })?;
+    let mut pids: Vec<i32> = found.into_iter().map(|p| p.as_raw()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    Ok(pids)
+}
+
+fn open(
+    root: &Path,
+    cgroups_path: &str,
+) -> Result<libcgroups::common::AnyCgroupManager, CgroupError> {
+    libcgroups::common::create_cgroup_manager_with_root(
+        Some(root),
+        CgroupConfig {
+            cgroup_path: PathBuf::from(cgroups_path),
+            systemd_cgroup: false,
+            container_name: cgroups_path
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        },
+    )
+    .map_err(|source| CgroupError::Open {
+        path: cgroups_path.to_string(),
+        source,
+    })
+}
+
 /// Removes a container's cgroup (best effort; gone already is fine).
 pub fn remove(id: &str) {
     if let Some(manager) = manager(id) {
@@ -138,5 +313,28 @@ mod tests {
             Layout::Unified.oom_file(&p),
             PathBuf::from("/sys/fs/cgroup/rcompose/c1/memory.events")
         );
+    }
+
+    #[test]
+    fn v1_freezes_in_the_freezer_controller_and_v2_in_the_unified_hierarchy() {
+        let root = Path::new(CGROUP_ROOT);
+        let p = cgroups_path("c1");
+        assert_eq!(
+            Layout::Hybrid.freezer_file(root, &p),
+            PathBuf::from("/sys/fs/cgroup/freezer/rcompose/c1/freezer.state")
+        );
+        assert_eq!(
+            Layout::Unified.freezer_file(root, &p),
+            PathBuf::from("/sys/fs/cgroup/rcompose/c1/cgroup.events")
+        );
+    }
+
+    #[test]
+    fn only_a_finished_freeze_reads_as_frozen() {
+        assert!(parse_frozen(Layout::Hybrid, "FROZEN\n"));
+        assert!(!parse_frozen(Layout::Legacy, "FREEZING\n"));
+        assert!(!parse_frozen(Layout::Hybrid, "THAWED\n"));
+        assert!(parse_frozen(Layout::Unified, "populated 1\nfrozen 1\n"));
+        assert!(!parse_frozen(Layout::Unified, "populated 1\nfrozen 0\n"));
     }
 }

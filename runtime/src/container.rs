@@ -6,8 +6,10 @@
 //! ```text
 //! <state_root>/containers/<id>/
 //!   container.json     ContainerRecord, written once at create
-//!   state.json         ContainerState, rewritten by the monitor (and by cleanup)
+//!   state.json         ContainerState, rewritten by the monitor (and by pause, unpause, cleanup)
 //!   stop.json          a pending stop request (grace period), read by the monitor
+//!   exec.lock          flock held while a process is exec'd into the container
+//!                      and while it is being frozen, so that no exec is frozen half-way
 //!   monitor.log        the monitor's own diagnostics
 //!   container.log[.N]  the container's output (json-file format, see `logs`)
 //!   upper/ work/       the container's overlayfs upper and work directories
@@ -17,7 +19,9 @@
 //! ```
 //!
 //! Invariant: `state.json` is the only file the monitor and the CLI both
-//! write, always atomically and under `<id>/lock`.
+//! write, always atomically and under `<id>/lock`. Only `pause` and
+//! `unpause` set and clear [`Status::Paused`]; the monitor changes the status
+//! only when a run starts or ends, so a paused run stays paused.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -87,6 +91,8 @@ pub enum Status {
     Created,
     /// The process runs.
     Running,
+    /// Its processes are frozen (cgroup freezer) until unpaused.
+    Paused,
     /// Exited; the monitor waits to start it again.
     Restarting,
     /// Exited and stays so.
@@ -174,6 +180,20 @@ pub enum ContainerError {
         /// What the monitor said.
         message: String,
     },
+    /// The operation needs a running container.
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    /// Freezing, thawing or reading the container's cgroup failed.
+    #[error("failed to {action} container {id}")]
+    Cgroup {
+        /// What was being done (`pause`, `unpause`, `list the processes of`).
+        action: &'static str,
+        /// Container.
+        id: String,
+        /// Cause.
+        #[source]
+        source: Box<crate::cgroups::CgroupError>,
+    },
     /// The container runs and `force` was not given.
     #[error("container {0} is running: stop it first or force the removal")]
     Running(String),
@@ -252,6 +272,14 @@ impl Files {
         Ok(fsutil::read_json(&path)
             .map_err(io_err(&path))?
             .unwrap_or_default())
+    }
+
+    /// Takes `exec.lock`. An exec that a freeze catches half-way blocks its
+    /// caller until the container is thawed; holding this lock around both
+    /// keeps them apart. Taken before the state lock, never while holding it.
+    pub fn exec_lock(&self) -> Result<fsutil::LockGuard, ContainerError> {
+        let path = self.path("exec.lock");
+        fsutil::lock(&path).map_err(io_err(&path))
     }
 
     /// Changes `state.json` under the container lock; returns the new state.

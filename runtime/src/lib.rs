@@ -25,6 +25,7 @@ pub mod spec;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod top;
 pub mod tty;
 pub mod unpack;
 

@@ -1,5 +1,9 @@
-//! The runtime's front door: create, start, stop, kill, remove, list and
-//! inspect containers, exec into them. Used by the CLI and the reconciler.
+//! The runtime's front door: create, start, stop, kill, pause, unpause,
+//! remove, list and inspect containers, list their processes, exec into
+//! them. Used by the CLI and the reconciler.
+//!
+//! A paused container's processes are frozen and take no signal (cgroup
+//! v1), so everything that signals a container thaws a paused one first.
 //!
 //! Nothing here forks except [`Runtime::exec`] (call it only from a
 //! single-threaded process); starting a container spawns its monitor with
@@ -12,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use crate::cgroups::CgroupError;
 use crate::config::ContainerConfig;
 use crate::container::{
     ContainerError, ContainerInfo, ContainerRecord, ContainerState, Files, ImageRef, Paths, Status,
@@ -21,6 +26,7 @@ use crate::monitor::{self, StopRequest};
 use crate::oci::{ExecProcess, OciRuntime, Stdio};
 use crate::reference::Reference;
 use crate::store::{InUse, Store};
+use crate::top::Top;
 use crate::{cgroups, fsutil, rootfs};
 
 /// How to start a monitor process: a program and the arguments before
@@ -177,6 +183,12 @@ impl Runtime {
         if !monitor_alive(&state) {
             return self.recover(id).map(|_| ());
         }
+        if state.status == Status::Paused
+            && let Err(e) = self.unpause(id)
+        {
+            // The monitor's SIGKILL after the grace period thaws it anyway.
+            tracing::warn!("stop of {id}: {}", monitor::error_chain(&e));
+        }
         let request = StopRequest {
             timeout_secs: timeout.map(|t| t.as_secs()),
         };
@@ -199,16 +211,78 @@ impl Runtime {
         })
     }
 
-    /// Sends a signal to a running container's PID 1.
+    /// Sends a signal to a running container's PID 1 (a paused one is thawed first).
     pub fn kill(&self, id: &str, signal: Signal) -> Result<(), ContainerError> {
         let state = self.inspect(id)?.state;
-        if state.status != Status::Running || state.pid <= 0 {
+        if !matches!(state.status, Status::Running | Status::Paused) || state.pid <= 0 {
             return Err(ContainerError::Start {
                 id: id.to_string(),
                 message: "container is not running".into(),
             });
         }
+        if state.status == Status::Paused {
+            self.unpause(id)?;
+        }
         signal_pid(id, state.pid, signal)
+    }
+
+    /// Freezes every process of a running container (cgroup freezer) and
+    /// records it paused; pausing a paused container does nothing.
+    pub fn pause(&self, id: &str) -> Result<(), ContainerError> {
+        self.inspect(id)?;
+        let _exec = self.files(id).exec_lock()?;
+        self.locked(id, |s| match s.status {
+            Status::Paused => Ok(()),
+            Status::Running if s.pid > 0 => {
+                cgroups::freeze(id).map_err(cgroup_err("pause", id))?;
+                s.status = Status::Paused;
+                Ok(())
+            }
+            _ => Err(ContainerError::NotRunning(id.to_string())),
+        })
+    }
+
+    /// Thaws a paused container and records it running; for a running one
+    /// it only makes sure that its cgroup is thawed.
+    pub fn unpause(&self, id: &str) -> Result<(), ContainerError> {
+        self.inspect(id)?;
+        self.locked(id, |s| match s.status {
+            Status::Paused | Status::Running if s.pid > 0 => {
+                cgroups::thaw(id).map_err(cgroup_err("unpause", id))?;
+                s.status = Status::Running;
+                Ok(())
+            }
+            _ => Err(ContainerError::NotRunning(id.to_string())),
+        })
+    }
+
+    /// The processes of a running or paused container, as `ps -ef` shows them.
+    pub fn top(&self, id: &str) -> Result<Top, ContainerError> {
+        let state = self.inspect(id)?.state;
+        if !matches!(state.status, Status::Running | Status::Paused) {
+            return Err(ContainerError::NotRunning(id.to_string()));
+        }
+        let pids = cgroups::pids(id).map_err(cgroup_err("list the processes of", id))?;
+        Ok(Top::of(&pids))
+    }
+
+    /// Changes the state under the container lock, so that the check of
+    /// the status, the cgroup change and the new status are one step for
+    /// every other writer (the monitor); an error leaves the state as it was.
+    fn locked(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ContainerState) -> Result<(), ContainerError>,
+    ) -> Result<(), ContainerError> {
+        let mut outcome = Ok(());
+        self.files(id).update(|state| {
+            let mut next = state.clone();
+            outcome = change(&mut next);
+            if outcome.is_ok() {
+                *state = next;
+            }
+        })?;
+        outcome
     }
 
     /// Removes a container and everything it left (mounts, cgroup, state, files).
@@ -227,6 +301,8 @@ impl Runtime {
 
     /// Tears down what a run may have left when its monitor is gone.
     fn cleanup_run(&self, id: &str, pid: i32) {
+        // A frozen process dies only once thawed; no cgroup left is fine.
+        let _ = cgroups::thaw(id);
         // Killing PID 1 of the container's pid namespace ends every process in it.
         if pid > 0 && in_container_cgroup(pid, id) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
@@ -252,8 +328,11 @@ impl Runtime {
     pub fn recover(&self, id: &str) -> Result<ContainerState, ContainerError> {
         let files = self.files(id);
         let state = files.state()?;
-        let stale =
-            matches!(state.status, Status::Running | Status::Restarting) && !monitor_alive(&state);
+        let live = matches!(
+            state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        );
+        let stale = live && !monitor_alive(&state);
         if !stale {
             return Ok(state);
         }
@@ -324,11 +403,19 @@ impl Runtime {
         process: &ExecProcess,
         stdio: Stdio,
     ) -> Result<i32, ContainerError> {
-        let state = self.inspect(id)?.state;
+        self.inspect(id)?;
+        // Under the lock, no pause freezes the exec half-way; the status read
+        // here is the one the exec meets.
+        let _exec = self.files(id).exec_lock()?;
+        let state = self.files(id).state()?;
         if state.status != Status::Running {
+            let message = match state.status {
+                Status::Paused => "container is paused: unpause it first",
+                _ => "container is not running",
+            };
             return Err(ContainerError::Start {
                 id: id.to_string(),
-                message: "container is not running".into(),
+                message: message.into(),
             });
         }
         let process = self.with_container_defaults(id, process);
@@ -371,6 +458,18 @@ impl Runtime {
     /// Directory holding a container's log files.
     pub fn log_dir(&self, id: &str) -> PathBuf {
         self.paths.container_dir(id)
+    }
+}
+
+/// Turns a cgroup error of `action` on container `id` into a [`ContainerError`].
+fn cgroup_err<'a>(
+    action: &'static str,
+    id: &'a str,
+) -> impl FnOnce(CgroupError) -> ContainerError + 'a {
+    move |source| ContainerError::Cgroup {
+        action,
+        id: id.to_string(),
+        source: Box::new(source),
     }
 }
 

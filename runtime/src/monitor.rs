@@ -8,6 +8,11 @@
 //! records the exit status and OOM kills, tears the run down (cgroup, mount)
 //! and applies the restart policy with exponential backoff.
 //!
+//! A paused container (see `Runtime::pause`) keeps its status: the monitor
+//! writes the status only when a run starts or ends. It runs no healthcheck
+//! while the container is paused (a probe would freeze with it, and a pause
+//! is no failure), and thaws the container when asked to stop.
+//!
 //! Launch protocol: the monitor is started as `<program> <args…> <state_root>
 //! <run_dir> <id>` with its stdout a pipe. It detaches (setsid, fork), then
 //! writes one line on that pipe, `started <pid>` or `error <message>`, and
@@ -426,6 +431,7 @@ impl Monitor {
         while let Ok(Some(info)) = self.signals.read_signal() {
             let signal = info.ssi_signo as i32;
             if (signal == libc::SIGTERM || signal == libc::SIGINT) && !stop.requested {
+                self.thaw_for_stop();
                 let grace = self.grace();
                 stop.requested = true;
                 stop.kill_at = Some(Instant::now() + grace);
@@ -433,6 +439,25 @@ impl Monitor {
                 let _ = nix::sys::signal::kill(run.pid, signal);
             }
         }
+    }
+
+    /// A frozen process takes no signal: a stop that did not come through
+    /// `Runtime::stop` (which thaws first), a shutdown say, thaws it here.
+    fn thaw_for_stop(&self) {
+        if !self.paused() {
+            return;
+        }
+        let id = &self.id;
+        self.update(|s| {
+            if s.status == Status::Paused && cgroups::thaw(id).is_ok() {
+                s.status = Status::Running;
+            }
+        });
+    }
+
+    /// Whether the container is paused now.
+    fn paused(&self) -> bool {
+        self.files.state().is_ok_and(|s| s.status == Status::Paused)
     }
 
     fn grace(&self) -> Duration {
@@ -490,6 +515,11 @@ impl Monitor {
         };
         if let Some(p) = probe.as_mut() {
             p.read_output(probe_ready);
+            if Instant::now() >= p.deadline && self.paused() {
+                // Frozen with the container, it cannot finish: time it from the unpause.
+                p.deadline = Instant::now() + policy.timeout;
+                return;
+            }
             if let Some(result) = p.poll_done() {
                 *probe = None;
                 self.record_probe(&policy, run, result, next_probe);
@@ -497,6 +527,12 @@ impl Monitor {
             return;
         }
         if exited || next_probe.is_none_or(|t| Instant::now() < t) {
+            return;
+        }
+        // Held until the probe runs, so that no pause freezes it half-started.
+        let _exec = self.files.exec_lock();
+        if self.paused() {
+            *next_probe = Some(Instant::now() + policy.interval);
             return;
         }
         let process = ExecProcess {

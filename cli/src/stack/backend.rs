@@ -24,6 +24,7 @@ use rcompose_reconciler::backend::{
 use rcompose_reconciler::backend::{
     LABEL_CONFIG_HASH, LABEL_NETWORK, LABEL_REPLICA, LABEL_SERVICE,
 };
+use rcompose_reconciler::desired::files_digest;
 use rcompose_runtime::config::{COPY_UP_OPTION, MountSpec};
 use rcompose_runtime::container::{ContainerInfo, Status};
 use rcompose_runtime::health::HealthStatus;
@@ -98,12 +99,22 @@ impl HostBackend {
         &self.runtime
     }
 
+    /// For each service with configs or secrets, the digest of their
+    /// resolved content ([`file_digests`]); empty without a stack file.
+    pub fn file_digests(&self) -> BTreeMap<String, String> {
+        match self.context() {
+            Ok(ctx) => file_digests(&ctx, &self.env),
+            Err(_) => BTreeMap::new(),
+        }
+    }
+
     fn observe_container(&self, info: &ContainerInfo) -> ObservedContainer {
         let labels = &info.record.config.labels;
         let state = &info.state;
         let status = match state.status {
             Status::Created => ContainerStatus::Created,
             Status::Running => ContainerStatus::Running,
+            Status::Paused => ContainerStatus::Paused,
             Status::Restarting => ContainerStatus::Restarting,
             Status::Exited => ContainerStatus::Exited,
             Status::Dead => ContainerStatus::Dead,
@@ -394,10 +405,17 @@ impl NetworkBackend for HostBackend {
             .net
             .list()
             .map_err(|e| failed("list", "networks")(e.into()))?;
-        Ok(all
+        let ours: Vec<_> = all
             .into_iter()
             .filter(|n| matches(&n.labels, selector))
-            .map(|n| ObservedNetwork {
+            .collect();
+        let broken =
+            missing_bridges(&self.net, &ours).map_err(failed("look up", "network bridges"))?;
+        Ok(ours
+            .into_iter()
+            .zip(broken)
+            .map(|(n, broken)| ObservedNetwork {
+                broken,
                 config: n
                     .labels
                     .get(LABEL_SETTINGS)
@@ -427,6 +445,54 @@ impl NetworkBackend for HostBackend {
             .and_then(|r| r.map_err(anyhow::Error::from))
             .map_err(failed("remove network", name))
     }
+}
+
+/// For each of `records`, why it cannot carry traffic on this host: its
+/// bridge is missing (deleted by hand, or gone with a reboot while the
+/// records stayed); `None` when the bridge is there. The planner recreates
+/// a broken network, which removes the records and makes a new bridge.
+fn missing_bridges(
+    net: &Net,
+    records: &[rcompose_netctl::model::NetworkRecord],
+) -> anyhow::Result<Vec<Option<String>>> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let check = || {
+        block_on(async {
+            let mut out = Vec::with_capacity(records.len());
+            for r in records {
+                let present = net.link_exists(&r.bridge).await?;
+                out.push((!present).then(|| format!("bridge {} is missing", r.bridge)));
+            }
+            anyhow::Ok(out)
+        })
+    };
+    // On a thread of its own: observe also runs inside `watch`'s runtime,
+    // where starting another runtime on the same thread panics.
+    std::thread::scope(|s| s.spawn(check).join())
+        .map_err(|_| anyhow::anyhow!("the lookup of network bridges panicked"))??
+}
+
+/// For each service of `ctx` with configs or secrets, [`files_digest`] over
+/// their resolved content, so that a content change recreates its
+/// containers. A service whose files do not resolve (a missing file or
+/// variable) is left out: its create fails later with the resolver's error.
+fn file_digests(ctx: &Context<'_>, env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let digest = |name: &str, svc: &rcompose_spec::model::Service| -> Option<String> {
+        let requests = translate::file_requests(ctx, name, svc).ok()?;
+        let pairs = requests
+            .iter()
+            .map(|r| rcompose_volumes::secrets::resolve(r, env).map(|f| (f.target, f.digest)))
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        (!pairs.is_empty()).then(|| files_digest(&pairs))
+    };
+    ctx.project
+        .services
+        .iter()
+        .filter_map(|(name, svc)| Some((name.clone(), digest(name, svc)?)))
+        .collect()
 }
 
 /// The netctl request of a planned network; the declared settings go into
@@ -546,5 +612,66 @@ impl ImageBackend for HostBackend {
         pulled
             .map(|r| r.id)
             .map_err(failed("pull image", reference))
+    }
+}
+
+#[cfg(test)]
+mod file_digest_tests {
+    use super::*;
+
+    fn load(dir: &std::path::Path, yaml: &str) -> Project {
+        let file = dir.join("compose.yaml");
+        std::fs::write(&file, yaml).expect("write");
+        let opts = rcompose_spec::LoadOptions {
+            files: vec![file],
+            project_name: Some("shop".into()),
+            working_dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        rcompose_spec::load(&opts).expect("valid").project
+    }
+
+    /// The digests of `yaml` in `dir`, with `TOKEN` set to `token` when given.
+    fn digests(dir: &std::path::Path, yaml: &str, token: Option<&str>) -> BTreeMap<String, String> {
+        let project = load(dir, yaml);
+        let ctx = Context {
+            project: &project,
+            name: "shop",
+            dir,
+        };
+        let env = token
+            .map(|t| BTreeMap::from([("TOKEN".to_string(), t.to_string())]))
+            .unwrap_or_default();
+        file_digests(&ctx, &env)
+    }
+
+    const STACK: &str = "services:\n  web:\n    image: nginx\n    configs: [site]\n    secrets: [token]\n  \
+                         db:\n    image: pg\nconfigs:\n  site:\n    file: ./site.conf\n\
+                         secrets:\n  token:\n    environment: TOKEN\n";
+
+    #[test]
+    fn a_changed_file_or_variable_changes_the_digest_of_the_services_using_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("site.conf"), "v1").expect("write");
+        let first = digests(dir.path(), STACK, Some("a"));
+        assert_eq!(first.keys().collect::<Vec<_>>(), ["web"]);
+        assert_eq!(digests(dir.path(), STACK, Some("a")), first);
+        assert_ne!(digests(dir.path(), STACK, Some("b")), first);
+        std::fs::write(dir.path().join("site.conf"), "v2").expect("write");
+        assert_ne!(digests(dir.path(), STACK, Some("a")), first);
+    }
+
+    #[test]
+    fn a_service_whose_files_do_not_resolve_gets_no_digest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(
+            digests(dir.path(), STACK, Some("a")).is_empty(),
+            "missing file"
+        );
+        std::fs::write(dir.path().join("site.conf"), "v1").expect("write");
+        assert!(
+            digests(dir.path(), STACK, None).is_empty(),
+            "missing variable"
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod backend;
 mod down;
+mod events;
 mod progress;
 mod services;
 pub mod translate;
@@ -48,7 +49,11 @@ pub struct Session {
     pub desired: Option<Desired>,
     /// The host.
     pub backend: HostBackend,
+    /// Directory relative paths resolve against.
+    pub dir: PathBuf,
     host: HostArgs,
+    env: std::collections::BTreeMap<String, String>,
+    insecure_registries: Vec<String>,
 }
 
 impl Session {
@@ -95,22 +100,50 @@ impl Session {
             .or_else(|| project.project_directory.clone())
             .unwrap_or_else(|| opts.working_dir.clone());
         let dir = project.project_directory.clone().unwrap_or(dir);
-        let desired = loaded.as_ref().map(|l| Desired::from_project(&l.project));
         let backend = HostBackend::new(
             host,
             &name,
             loaded.as_ref().map(|l| l.project.clone()),
-            dir,
+            dir.clone(),
             opts.environment.clone().into_iter().collect(),
-            insecure_registries,
+            insecure_registries.clone(),
         )?;
+        // The planner reads no files: the content of configs and secrets
+        // reaches it as one digest per service.
+        let desired = loaded
+            .as_ref()
+            .map(|l| Desired::from_project(&l.project).with_file_digests(backend.file_digests()));
         Ok(Session {
             name,
             loaded,
             desired,
             backend,
+            dir,
             host: host.clone(),
+            env: opts.environment.clone().into_iter().collect(),
+            insecure_registries,
         })
+    }
+
+    /// The same session on another version of the project (a revision for
+    /// `rollback`): the desired state and the backend follow it.
+    pub fn replace_project(&mut self, project: rcompose_spec::Project) -> anyhow::Result<()> {
+        self.backend = HostBackend::new(
+            &self.host,
+            &self.name,
+            Some(project.clone()),
+            self.dir.clone(),
+            self.env.clone(),
+            self.insecure_registries.clone(),
+        )?;
+        let desired =
+            Desired::from_project(&project).with_file_digests(self.backend.file_digests());
+        self.desired = Some(desired);
+        match &mut self.loaded {
+            Some(loaded) => loaded.project = project,
+            None => anyhow::bail!("no stack file loaded"),
+        }
+        Ok(())
     }
 
     /// The desired state; an error when no stack file was found.
@@ -118,6 +151,31 @@ impl Session {
         self.desired
             .as_ref()
             .context("no stack file found (use -f FILE)")
+    }
+
+    /// Refuses, before anything is made, what the host cannot do: volume
+    /// drivers other than `local` (or bad `local` options) and network
+    /// drivers other than `bridge`.
+    pub fn check_supported(&self) -> anyhow::Result<()> {
+        let desired = self.desired()?;
+        for v in desired.volumes.values().filter(|v| !v.external) {
+            rcompose_volumes::validate(&rcompose_volumes::VolumeRequest {
+                name: v.name.clone(),
+                driver: v.config.driver.clone(),
+                driver_opts: v.config.driver_opts.clone(),
+                labels: v.labels.clone(),
+                external: false,
+            })?;
+        }
+        for n in desired.networks.values().filter(|n| !n.external) {
+            if let Some(driver) = n.config.driver.as_deref().filter(|d| *d != "bridge") {
+                anyhow::bail!(
+                    "network {}: driver {driver:?} is not supported (only \"bridge\")",
+                    n.key
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Reads the project's objects on the host.

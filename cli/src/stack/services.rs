@@ -1,6 +1,7 @@
 //! The commands that act on a project's containers as they are: `ps`,
 //! `logs`, `exec`, `start`, `stop`, `restart`, `kill`, `rm`, `pull`,
-//! `images`, `port`, `ls`, and the log streaming of an attached `up`.
+//! `images`, `port`, `ls`, `pause`, `unpause`, `top`, `events`, and the log
+//! streaming of an attached `up`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -129,6 +130,29 @@ pub enum ServiceCommand {
         /// Container port.
         port: u16,
     },
+    /// Freeze the processes of the project's running containers.
+    Pause {
+        /// Services (default: all).
+        services: Vec<String>,
+    },
+    /// Thaw the project's paused containers.
+    Unpause {
+        /// Services (default: all).
+        services: Vec<String>,
+    },
+    /// Show the processes of the project's running containers.
+    Top {
+        /// Services (default: all).
+        services: Vec<String>,
+    },
+    /// Print the events of the project's containers as they happen, until interrupted.
+    Events {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Services (default: all).
+        services: Vec<String>,
+    },
     /// List the projects on this host.
     Ls {
         /// Include projects whose containers all stopped.
@@ -218,7 +242,7 @@ pub fn run_service_command(
         ServiceCommand::Kill { signal, services } => {
             let signal = rcompose_runtime::spec::parse_signal(signal)?;
             each(&session, services, |c| {
-                if c.state.status == Status::Running {
+                if matches!(c.state.status, Status::Running | Status::Paused) {
                     runtime.kill(&c.record.id, signal)?;
                 }
                 Ok(())
@@ -229,7 +253,10 @@ pub fn run_service_command(
             volumes,
             services,
         } => each(&session, services, |c| {
-            if matches!(c.state.status, Status::Running | Status::Restarting) {
+            if matches!(
+                c.state.status,
+                Status::Running | Status::Paused | Status::Restarting
+            ) {
                 if !*stop {
                     bail!("container {} is running (use --stop)", c.record.id);
                 }
@@ -291,13 +318,39 @@ pub fn run_service_command(
             }
             bail!("no port {port}/{protocol} published for {name}");
         }
+        ServiceCommand::Pause { services } => each(&session, services, |c| {
+            if c.state.status == Status::Running {
+                runtime.pause(&c.record.id)?;
+            }
+            Ok(())
+        })?,
+        ServiceCommand::Unpause { services } => each(&session, services, |c| {
+            if c.state.status == Status::Paused {
+                runtime.unpause(&c.record.id)?;
+            }
+            Ok(())
+        })?,
+        ServiceCommand::Top { services } => {
+            for c in containers(&session, services)? {
+                if matches!(c.state.status, Status::Running | Status::Paused) {
+                    let top = runtime.top(&c.record.id)?;
+                    println!("{}\n{}", c.record.id, top.render());
+                }
+            }
+        }
+        ServiceCommand::Events { json, services } => {
+            super::events::stream(&session, services, *json)?;
+        }
         ServiceCommand::Ls { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The project's containers (of `services`, all when empty), by service and replica.
-fn containers(session: &Session, services: &[String]) -> anyhow::Result<Vec<ContainerInfo>> {
+pub(super) fn containers(
+    session: &Session,
+    services: &[String],
+) -> anyhow::Result<Vec<ContainerInfo>> {
     let mut out: Vec<ContainerInfo> = session
         .backend
         .runtime()
@@ -377,7 +430,10 @@ fn ps(
     let net = session.host.networks()?;
     let mut rows = Vec::new();
     for c in containers(session, services)? {
-        let running = matches!(c.state.status, Status::Running | Status::Restarting);
+        let running = matches!(
+            c.state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        );
         if !all && !running {
             continue;
         }
@@ -534,9 +590,12 @@ fn stream_logs(
             return Ok(());
         }
         let live = containers.iter().any(|c| {
-            runtime
-                .inspect(&c.record.id)
-                .is_ok_and(|i| matches!(i.state.status, Status::Running | Status::Restarting))
+            runtime.inspect(&c.record.id).is_ok_and(|i| {
+                matches!(
+                    i.state.status,
+                    Status::Running | Status::Paused | Status::Restarting
+                )
+            })
         });
         if !live {
             return Ok(());

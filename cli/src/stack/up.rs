@@ -143,6 +143,7 @@ pub fn up(project: &ProjectArgs, host: &HostArgs, args: &UpArgs) -> anyhow::Resu
     let session = Session::open(project, host, true, c.insecure_registries.clone())?;
     let desired = session.desired()?;
     check_services(desired, &c.services)?;
+    session.check_supported()?;
     let _lock = session.lock(lock_timeout(Some(c.lock_timeout)))?;
     let observed = session.observe()?;
     let plan = rcompose_reconciler::plan(desired, &observed, &c.plan_options());
@@ -150,6 +151,10 @@ pub fn up(project: &ProjectArgs, host: &HostArgs, args: &UpArgs) -> anyhow::Resu
         eprintln!("warning: {w}");
     }
     run_plan(&session, &plan, &args.run)?;
+    if !plan.is_empty() {
+        let source = crate::history::file_source(&session);
+        crate::history::record(&session, host, "up", source)?;
+    }
     if args.wait {
         let timeout = args.wait_timeout.map(Duration::from_secs);
         let poll = Duration::from_millis(200);
@@ -200,6 +205,7 @@ pub fn plan(project: &ProjectArgs, host: &HostArgs, args: &PlanArgs) -> anyhow::
     let session = Session::open(project, host, true, c.insecure_registries.clone())?;
     let desired = session.desired()?;
     check_services(desired, &c.services)?;
+    session.check_supported()?;
     let observed = session.observe()?;
     let options = c.plan_options();
     let plan = rcompose_reconciler::plan(desired, &observed, &options);

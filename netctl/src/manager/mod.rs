@@ -185,6 +185,13 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
             .ok_or_else(|| NetworkError::NotFound(name.into()))
     }
 
+    /// Whether the link `name` (a network's bridge) exists on the host; a
+    /// record whose bridge is missing describes a network that carries no
+    /// traffic until it is removed and created again.
+    pub async fn link_exists(&self, name: &str) -> Result<bool> {
+        Ok(self.netlink.link_exists(name).await?)
+    }
+
     /// Creates the network unless it exists, and makes sure its bridge,
     /// firewall rules and DNS server are in place either way.
     pub async fn ensure_network(&self, request: &NetworkRequest) -> Result<NetworkRecord> {
@@ -277,7 +284,8 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
     }
 
     /// Removes a network: its DNS server, bridge, rules and state. Refused
-    /// while containers are attached; a missing network is success.
+    /// while containers are attached; a missing network is success, and so
+    /// is a bridge that is already gone (deleted by hand): the rest goes.
     pub async fn remove_network(&self, name: &str) -> Result<()> {
         let _lock = self.lock()?;
         let Some(record) = self

@@ -275,3 +275,28 @@ fn an_unchanged_ruleset_is_not_applied_again_unless_a_network_is_ensured() {
     block_on(net.ensure_network(&network("front"))).unwrap();
     assert!(net.firewall.calls().len() > applied, "ensure re-applies");
 }
+
+#[test]
+fn a_network_whose_bridge_was_deleted_by_hand_is_seen_missing_and_still_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    let record = block_on(net.ensure_network(&network("front"))).unwrap();
+    assert!(block_on(net.link_exists(&record.bridge)).unwrap());
+    // `ip link del <bridge>`: the kernel forgets it, the records stay.
+    block_on(net.netlink.remove_link(&record.bridge)).unwrap();
+    assert!(!block_on(net.link_exists(&record.bridge)).unwrap());
+    assert!(
+        net.netlink
+            .calls()
+            .contains(&Call::LinkExists(record.bridge.clone()))
+    );
+    block_on(net.remove_network("front")).unwrap();
+    assert!(!net.paths.network_dir("front").exists());
+    assert!(net.dns.running().is_empty());
+    assert_eq!(
+        net.firewall.calls().last(),
+        Some(&crate::firewall::Call::Remove)
+    );
+    let again = block_on(net.ensure_network(&network("front"))).unwrap();
+    assert!(block_on(net.link_exists(&again.bridge)).unwrap());
+}

@@ -23,6 +23,8 @@ pub enum Call {
     Attach(AttachSpec),
     /// `link_names`.
     LinkNames,
+    /// `link_exists` of a name.
+    LinkExists(String),
 }
 
 #[derive(Debug, Default)]
@@ -117,5 +119,10 @@ impl Netlink for FakeNetlink {
     async fn link_names(&self) -> Result<Vec<String>> {
         self.record(Call::LinkNames, |_| {})?;
         Ok(self.links().into_iter().collect())
+    }
+
+    async fn link_exists(&self, name: &str) -> Result<bool> {
+        self.record(Call::LinkExists(name.into()), |_| {})?;
+        Ok(self.links().contains(name))
     }
 }

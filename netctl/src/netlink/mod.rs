@@ -105,6 +105,9 @@ pub trait Netlink {
     fn attach(&self, spec: &AttachSpec) -> impl Future<Output = Result<()>>;
     /// Names of every link in the host namespace.
     fn link_names(&self) -> impl Future<Output = Result<Vec<String>>>;
+    /// Whether a link called `name` exists in the host namespace: one
+    /// lookup by name, not a dump of every link.
+    fn link_exists(&self, name: &str) -> impl Future<Output = Result<bool>>;
 }
 
 /// The real link layer, acting on the calling thread's network namespace.
@@ -192,6 +195,10 @@ impl Netlink for LinuxNetlink {
 
     async fn link_names(&self) -> Result<Vec<String>> {
         Nl::here()?.link_names().await
+    }
+
+    async fn link_exists(&self, name: &str) -> Result<bool> {
+        Ok(Nl::here()?.index(name).await?.is_some())
     }
 }
 

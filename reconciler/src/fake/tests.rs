@@ -13,6 +13,7 @@ fn spec(name: &str, networks: &[&str]) -> ContainerSpec {
         config_hash: "h".into(),
         config: serde_json::json!({"image": "nginx"}),
         networks: networks.iter().map(|n| n.to_string()).collect(),
+        files_digest: None,
         labels: container_labels("shop", "web", 1, "h"),
     }
 }
@@ -152,4 +153,29 @@ fn the_fake_host_can_be_shared_between_threads() {
 fn pulling_an_image_the_registry_lacks_is_an_error_not_a_panic() {
     let err = FakeHost::new().pull_image("nope").expect_err("missing");
     assert_eq!(err.to_string(), "image nope not found");
+}
+
+#[test]
+fn a_broken_network_is_listed_broken_until_it_is_removed_and_created_again() {
+    let host = FakeHost::new();
+    let net = NetworkSpec {
+        name: "shop_default".into(),
+        labels: project_selector("shop"),
+        config: NetworkConfig::default(),
+    };
+    host.create_network(&net).expect("create");
+    host.break_network("shop_default", "bridge rc-0 is missing");
+    let listed = host.list_networks(&project_selector("shop")).expect("list");
+    assert_eq!(listed[0].broken.as_deref(), Some("bridge rc-0 is missing"));
+    host.remove_network("shop_default")
+        .expect("a broken network goes");
+    host.create_network(&net).expect("create again");
+    let listed = host.list_networks(&project_selector("shop")).expect("list");
+    assert_eq!(listed[0].broken, None);
+}
+
+#[test]
+#[should_panic(expected = "break_network of missing network shop_default")]
+fn breaking_a_network_that_does_not_exist_panics() {
+    FakeHost::new().break_network("shop_default", "bridge rc-0 is missing");
 }

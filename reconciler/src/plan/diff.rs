@@ -32,13 +32,36 @@ fn short(hash: &str) -> String {
 
 /// The differing fields of two settings values, as `a: x → y, b: …`.
 pub(super) fn describe_changes<T: serde::Serialize>(old: &T, new: &T) -> String {
+    let parts: Vec<String> = settings_changes("", old, new)
+        .iter()
+        .map(Change::to_string)
+        .collect();
+    parts.join(", ")
+}
+
+/// The differing fields of two settings values, each path under `prefix`
+/// (`networks.front` gives `networks.front.internal`); one change named
+/// `prefix` when they do not serialize.
+pub(super) fn settings_changes<T: serde::Serialize>(prefix: &str, old: &T, new: &T) -> Vec<Change> {
     let (Ok(old), Ok(new)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
-        return "settings".into();
+        let field = if prefix.is_empty() {
+            "settings"
+        } else {
+            prefix
+        };
+        return vec![Change::new(field, None, "changed".to_string())];
     };
     let mut out = Vec::new();
-    diff_json("", &old, &new, &mut out);
-    let parts: Vec<String> = out.iter().map(Change::to_string).collect();
-    parts.join(", ")
+    diff_json(prefix, &old, &new, &mut out);
+    out
+}
+
+/// `sha256:0123456789ab…`: the algorithm and the first 12 hex digits.
+pub(super) fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, hex)) => format!("{algorithm}:{}", short(hex)),
+        None => short(digest),
+    }
 }
 
 /// Appends the leaves that differ between `old` and `new`; objects are
@@ -61,11 +84,21 @@ fn diff_json(path: &str, old: &serde_json::Value, new: &serde_json::Value, out: 
             for k in keys {
                 match (a.get(k), b.get(k)) {
                     (Some(x), Some(y)) => diff_json(&join(k), x, y, out),
-                    (x, y) => out.push(Change::new(&join(k), x.map(scalar), y.map(scalar))),
+                    (x, y) => out.push(Change::new(&join(k), x.map(entry), y.map(entry))),
                 }
             }
         }
         _ => out.push(Change::new(path, scalar(old), scalar(new))),
+    }
+}
+
+/// A map entry that is there on one side only: an entry without a value
+/// (`networks: {front: null}`, the short syntax) reads `present`.
+fn entry(v: &serde_json::Value) -> String {
+    if v.is_null() {
+        "present".to_string()
+    } else {
+        scalar(v)
     }
 }
 

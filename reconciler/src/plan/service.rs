@@ -5,12 +5,17 @@
 //! Invariants: a replica gets at most one operation besides the start that
 //! follows its creation; a running replica whose config is unchanged is
 //! never touched unless a `restart: true` dependency changed; a container of
-//! a job that exited with code 0 is converged.
+//! a job that exited with code 0 is converged; a container removed earlier
+//! in the plan (its network is recreated) is created again with the cause
+//! of its removal.
 
-use super::diff::config_changes;
+use std::collections::BTreeMap;
+
+use super::diff::{config_changes, short_digest};
 use super::{Action, Change, PlanOptions};
 use crate::backend::{
-    ContainerSpec, ContainerStatus, ObservedContainer, ObservedState, container_labels,
+    ContainerSpec, ContainerStatus, LABEL_FILES_DIGEST, ObservedContainer, ObservedState,
+    container_labels,
 };
 use crate::desired::{Desired, DesiredService, Replica};
 
@@ -53,13 +58,16 @@ impl Pending {
 }
 
 /// Ops of `svc`; `restart` holds the causes that make its running replicas
-/// restart (its `restart: true` dependencies that changed), empty when none.
+/// restart (its `restart: true` dependencies that changed), empty when none;
+/// `replaced` the causes of the containers removed earlier in the plan to
+/// be created again (by name). `observed` no longer holds those.
 pub(super) fn service_ops(
     desired: &Desired,
     svc: &DesiredService,
     observed: &ObservedState,
     options: &PlanOptions,
     restart: &[Change],
+    replaced: &BTreeMap<String, Vec<Change>>,
 ) -> Vec<Pending> {
     let mut out = Vec::new();
     let mine: Vec<&ObservedContainer> = observed
@@ -71,7 +79,12 @@ pub(super) fn service_ops(
         let id = format!("service:{}:{}", svc.name, replica.number);
         let spec = container_spec(desired, svc, replica);
         let Some(current) = mine.iter().find(|c| c.replica == replica.number) else {
-            out.push(Pending::new(&id, Action::CreateContainer(spec), vec![]));
+            let cause = replaced.get(&replica.name).cloned().unwrap_or_default();
+            out.push(Pending::new(
+                &id,
+                Action::CreateContainer(spec),
+                cause.clone(),
+            ));
             let start = Action::StartContainer {
                 name: replica.name.clone(),
                 service: svc.name.clone(),
@@ -79,7 +92,7 @@ pub(super) fn service_ops(
             out.push(Pending {
                 after: Some(out.len() - 1),
                 needs_deps: false,
-                ..Pending::new(&id, start, vec![])
+                ..Pending::new(&id, start, cause)
             });
             continue;
         };
@@ -139,14 +152,15 @@ fn scale_down(svc: &DesiredService, mine: &[&ObservedContainer], out: &mut Vec<P
     let had = mine.iter().map(|c| c.replica).max().unwrap_or_default();
     for c in extra {
         let cause = Change::new("scale", had.to_string(), wanted.to_string());
-        let batch = removal(c, cause, out.len());
+        let batch = removal(c, vec![cause], out.len());
         out.extend(batch);
     }
 }
 
-/// Stops (when live) and removes `c`; `base` is the batch index the first
-/// of the returned ops will get. The removal is always the last op.
-pub(super) fn removal(c: &ObservedContainer, cause: Change, base: usize) -> Vec<Pending> {
+/// Stops (when live) and removes `c`, both ops with `cause`; `base` is the
+/// batch index the first of the returned ops will get. The removal is
+/// always the last op.
+pub(super) fn removal(c: &ObservedContainer, cause: Vec<Change>, base: usize) -> Vec<Pending> {
     let id = format!("service:{}:{}", c.service, c.replica);
     let mut out = Vec::new();
     if c.status.is_live() {
@@ -156,7 +170,7 @@ pub(super) fn removal(c: &ObservedContainer, cause: Change, base: usize) -> Vec<
         };
         out.push(Pending {
             needs_deps: false,
-            ..Pending::new(&id, stop, vec![cause.clone()])
+            ..Pending::new(&id, stop, cause.clone())
         });
     }
     let remove = Action::RemoveContainer {
@@ -167,7 +181,7 @@ pub(super) fn removal(c: &ObservedContainer, cause: Change, base: usize) -> Vec<
     out.push(Pending {
         after: (!out.is_empty()).then_some(base),
         needs_deps: false,
-        ..Pending::new(&id, remove, vec![cause])
+        ..Pending::new(&id, remove, cause)
     });
     out
 }
@@ -184,7 +198,18 @@ fn status_name(c: &ObservedContainer) -> String {
     }
 }
 
+/// The spec of `replica`; its labels carry the files digest when known,
+/// so that the next observe reads it back.
 fn container_spec(desired: &Desired, svc: &DesiredService, replica: &Replica) -> ContainerSpec {
+    let mut labels = container_labels(
+        &desired.project,
+        &svc.name,
+        replica.number,
+        &svc.config_hash,
+    );
+    if let Some(digest) = &svc.files_digest {
+        labels.insert(LABEL_FILES_DIGEST.to_string(), digest.clone());
+    }
     ContainerSpec {
         name: replica.name.clone(),
         service: svc.name.clone(),
@@ -193,12 +218,8 @@ fn container_spec(desired: &Desired, svc: &DesiredService, replica: &Replica) ->
         config_hash: svc.config_hash.clone(),
         config: svc.config.clone(),
         networks: svc.networks.clone(),
-        labels: container_labels(
-            &desired.project,
-            &svc.name,
-            replica.number,
-            &svc.config_hash,
-        ),
+        files_digest: svc.files_digest.clone(),
+        labels,
     }
 }
 
@@ -228,6 +249,9 @@ fn recreate_cause(
     {
         return vec![Change::new("image digest", old.clone(), new)];
     }
+    if let Some(change) = files_change(svc, current) {
+        return vec![change];
+    }
     let mut attached = current.networks.clone();
     attached.sort();
     if attached != svc.networks {
@@ -238,4 +262,18 @@ fn recreate_cause(
         )];
     }
     vec![]
+}
+
+/// The content of a config or secret changed: both digests are known and
+/// differ. A container made without the label, or a service whose digest
+/// the caller could not compute, never differs.
+fn files_change(svc: &DesiredService, current: &ObservedContainer) -> Option<Change> {
+    let (old, new) = (current.files_digest()?, svc.files_digest.as_deref()?);
+    (old != new).then(|| {
+        Change::new(
+            "configs/secrets content",
+            short_digest(old),
+            short_digest(new),
+        )
+    })
 }

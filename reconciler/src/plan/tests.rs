@@ -13,6 +13,8 @@ use crate::desired::tests::load;
 use crate::fake::FakeHost;
 
 pub(crate) mod depends;
+mod files;
+mod recreate;
 
 /// `web` depends on `db`, with a network and a volume.
 pub(crate) const STACK: &str = "
@@ -204,6 +206,7 @@ networks:
         name: "corp".into(),
         labels: Labels::new(),
         config: Default::default(),
+        broken: None,
     });
     let plan = up(&host, yaml, &defaults());
     insta::assert_snapshot!(plan.render_text());
@@ -303,6 +306,7 @@ fn a_host_that_kept_only_the_hash_is_told_the_hashes() {
         name: "shop_default".into(),
         labels: crate::backend::project_selector("shop"),
         config: Default::default(),
+        broken: None,
     });
     host.add_container(ObservedContainer {
         name: "shop-web-1".into(),
@@ -385,6 +389,7 @@ fn containers_and_networks_without_our_labels_are_never_touched() {
         name: "shop_old".into(),
         labels: Labels::new(),
         config: Default::default(),
+        broken: None,
     });
     let mut stranger = ObservedContainer {
         name: "shop-web-9".into(),
@@ -452,25 +457,6 @@ fn a_replica_attached_to_other_networks_than_the_file_says_is_recreated() {
     web.networks = vec!["shop_default".into()];
     host.add_container(web);
     let plan = up(&host, STACK, &defaults());
-    insta::assert_snapshot!(plan.render_text());
-}
-
-#[test]
-fn a_network_whose_settings_drifted_is_kept_with_a_warning() {
-    let host = host();
-    up(&host, STACK, &defaults());
-    let (desired, _) = plan_for(&host, STACK, &defaults());
-    let front = &desired.networks["front"];
-    host.add_network(crate::backend::ObservedNetwork {
-        name: front.name.clone(),
-        labels: front.labels.clone(),
-        config: crate::backend::NetworkConfig {
-            internal: true,
-            ..front.config.clone()
-        },
-    });
-    let (_, plan) = plan_for(&host, STACK, &defaults());
-    assert!(plan.is_empty());
     insta::assert_snapshot!(plan.render_text());
 }
 
