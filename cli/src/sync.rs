@@ -225,7 +225,7 @@ fn cycle(project: &ProjectArgs, host: &HostArgs, args: &SyncArgs) -> anyhow::Res
     let mut args_here = project.clone();
     args_here.files = vec![checkout.join(&args.path)];
     args_here.project_directory = None;
-    let session = match Session::open(&args_here, host, true, Vec::new()) {
+    let mut session = match Session::open(&args_here, host, true, Vec::new()) {
         Ok(s) => s,
         Err(e) if e.downcast_ref::<InvalidStack>().is_some() => {
             state.seen = Some(commit.clone());
@@ -236,6 +236,10 @@ fn cycle(project: &ProjectArgs, host: &HostArgs, args: &SyncArgs) -> anyhow::Res
         }
         Err(e) => return Err(e),
     };
+    let label = crate::stack::backend::LABEL_GIT_COMMIT.to_string();
+    session
+        .backend
+        .set_extra_labels([(label, commit.clone())].into());
     if let Err(e) = session.check_supported() {
         return Ok(Outcome::Refused(format!("commit {short} refused: {e:#}")));
     }

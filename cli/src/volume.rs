@@ -238,8 +238,19 @@ pub(crate) fn to_mount_spec(
             };
             Some(vols.mount(&record.name)?)
         }
-        PlannedMount::Bind { source, .. } => {
+        PlannedMount::Bind {
+            source,
+            target,
+            create_host_path,
+            ..
+        } => {
             if !source.exists() {
+                if !create_host_path {
+                    bail!(
+                        "bind source {} of {target} does not exist (bind.create_host_path is false)",
+                        source.display()
+                    );
+                }
                 std::fs::create_dir_all(source)
                     .with_context(|| format!("create {}", source.display()))?;
             }

@@ -4,6 +4,9 @@
 //! pass loads the files, observes, plans and applies under the project lock,
 //! and records a revision when it changed something. A broken file keeps
 //! the last good state running; a failed apply is retried with backoff.
+//! A health change is a container trigger too, so a container of a service
+//! marked `x-rcompose: {restart_on_unhealthy: true}` is restarted by the
+//! pass that follows its turning unhealthy.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -151,7 +154,9 @@ impl Reconciler for HostReconciler {
 }
 
 /// What a pass found different from the last good state besides the file:
-/// containers gone, stopped or dead, networks and volumes missing.
+/// containers gone, stopped, dead or unhealthy (those restarted because
+/// their service is marked `restart_on_unhealthy`), networks and volumes
+/// missing.
 fn drift_of(
     plan: &rcompose_reconciler::Plan,
     observed: &rcompose_reconciler::ObservedState,
@@ -176,6 +181,13 @@ fn drift_of(
                     .all(|c| c.service != spec.service) =>
             {
                 out.push(format!("container {} was missing", spec.name));
+            }
+            // Only the health cause is drift: a restart because a
+            // dependency changed follows that dependency's own drift.
+            Action::RestartContainer { name, .. }
+                if op.cause.iter().any(|c| c.field == "health") =>
+            {
+                out.push(format!("container {name} was unhealthy"));
             }
             Action::RemoveNetwork { name } => {
                 if let Some(c) = op.cause.iter().find(|c| c.field == "network") {

@@ -422,6 +422,13 @@ services:
         uid: "1234"
         gid: "1234"
         mode: 0400
+  reader:
+    image: {image}
+    command: ["sleep", "600"]
+    init: true
+    stop_grace_period: 1s
+    volumes_from: [app]
+    depends_on: [app]
 configs:
   site:
     content: "listen 80"
@@ -443,6 +450,16 @@ secrets:
     assert_eq!(exec("cat /etc/site.conf"), "listen 80");
     assert!(exec("echo x > /run/secrets/token 2>&1 || echo refused").contains("refused"));
     exec("echo kept > /anon/data");
+    // volumes_from shares app's anonymous volume, not its secrets.
+    let reader = env.stack(&[
+        "exec",
+        "reader",
+        "sh",
+        "-c",
+        "cat /anon/data; ls /run/secrets 2>&1 || true",
+    ]);
+    assert!(reader.starts_with("kept\n"), "{reader}");
+    assert!(!reader.contains("token"), "{reader}");
 
     // A new secret content recreates the container; its anonymous volume stays.
     std::fs::write(&token, "second").unwrap();
@@ -474,6 +491,18 @@ secrets:
     );
     env.stack(&["down", "-v", "-t", "1"]);
     assert_eq!(anonymous(&env), 0);
+
+    // A missing bind source with create_host_path: false is a clear error.
+    let yaml = format!(
+        "name: files\nservices:\n  app:\n    image: {image}\n    volumes:\n      - type: bind\n        \
+         source: ./missing\n        target: /m\n        bind:\n          create_host_path: false\n"
+    );
+    std::fs::write(&env.file, yaml).unwrap();
+    let out = env.rcompose(&["up", "-d", "-f", &env.file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("missing of /m does not exist"), "{stderr}");
+    assert!(!env.dir.path().join("missing").exists());
 }
 
 #[test]
@@ -496,4 +525,47 @@ fn an_unknown_volume_or_network_driver_is_refused_at_plan_time() {
             assert!(stderr.contains(message), "{command}: {stderr}");
         }
     }
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_saved_plan_applies_exactly_and_is_refused_once_the_files_or_the_host_changed() {
+    let (_registry, cli, image) = common::with_web_image("test/stack:planfile", b"x");
+    let _netns = ThreadNetns::enter_new().unwrap();
+    run(&["ip", "link", "set", "lo", "up"]);
+    let yaml = |v: &str| {
+        format!(
+            "name: saved\nservices:\n  a:\n    image: {image}\n    init: true\n    stop_grace_period: 1s\n    \
+             command: [\"sleep\", \"600\"]\n    environment:\n      V: \"{v}\"\n"
+        )
+    };
+    let env = Env::new(cli, &yaml("1"));
+    let plan_file = env.dir.path().join("plan.json").display().to_string();
+
+    // Saved, then applied: exactly that plan.
+    env.stack(&["plan", "-o", &plan_file]);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["schema_version"], 1);
+    env.stack(&["apply", &plan_file, "--progress", "quiet"]);
+    assert_eq!(env.ps().len(), 1);
+
+    // The files changed after the plan was made: refused.
+    env.edit("V: \"1\"", "V: \"2\"");
+    env.stack(&["plan", "-o", &plan_file]);
+    env.edit("V: \"2\"", "V: \"3\"");
+    let out = env.rcompose(&["apply", &plan_file, "-f", &env.file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stack files changed"), "{stderr}");
+
+    // The host changed after the plan was made: refused.
+    env.stack(&["plan", "-o", &plan_file]);
+    env.stack(&["stop", "a", "-t", "1"]);
+    let out = env.rcompose(&["apply", &plan_file, "-f", &env.file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("host changed"), "{stderr}");
+    let ps = env.ps();
+    assert_eq!(ps[0]["State"], "exited", "nothing was applied: {ps:?}");
 }

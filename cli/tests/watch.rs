@@ -291,6 +291,19 @@ fn sync_follows_a_git_repository_refuses_a_bad_commit_and_rolls_back() {
         "the plan is shown"
     );
     assert_eq!(value().as_deref(), Some("two"));
+    let labels = &inspect(cli, "gitapp-a-1").unwrap()["record"]["config"]["labels"];
+    let synced = labels["io.rcompose.git-commit"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut head = Command::new("git");
+    head.args(["-C", work.to_str().unwrap(), "rev-parse", "HEAD"]);
+    let head = String::from_utf8(head.output().unwrap().stdout).unwrap();
+    assert_eq!(
+        synced,
+        head.trim(),
+        "the container carries the commit it came from"
+    );
 
     commit("name: gitapp\nservices:\n  a:\n    imgae: nope\n", "broken");
     let out = sync();

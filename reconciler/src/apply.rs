@@ -255,7 +255,7 @@ where
                 }
                 Err(e) => {
                     let error = error_chain(&e);
-                    tracing::error!(%error, "operation failed");
+                    tracing::debug!(%error, "operation failed");
                     (self.events)(&Event::Failed {
                         op: i,
                         error: error.clone(),

@@ -9,7 +9,7 @@
 //! stored in a label at creation and read back when observing.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -57,7 +57,13 @@ pub struct HostBackend {
     dir: PathBuf,
     env: BTreeMap<String, String>,
     insecure_registries: Vec<String>,
+    /// Labels put on the containers this backend creates besides their own
+    /// (the git commit they were synced from); never compared by the planner.
+    extra_labels: BTreeMap<String, String>,
 }
+
+/// Label of a container created by `sync`: the commit its stack came from.
+pub const LABEL_GIT_COMMIT: &str = "io.rcompose.git-commit";
 
 fn failed(action: &str, target: &str) -> impl FnOnce(anyhow::Error) -> BackendError + use<> {
     let (action, target) = (action.to_string(), target.to_string());
@@ -91,7 +97,13 @@ impl HostBackend {
             dir,
             env,
             insecure_registries,
+            extra_labels: BTreeMap::new(),
         })
+    }
+
+    /// Labels for every container created from now on.
+    pub fn set_extra_labels(&mut self, labels: BTreeMap<String, String>) {
+        self.extra_labels = labels;
     }
 
     /// The runtime, for commands that act on containers directly.
@@ -182,6 +194,7 @@ impl HostBackend {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
             .collect();
+        labels.extend(self.extra_labels.clone());
         labels.extend(spec.labels.clone());
         labels.insert(LABEL_SPEC.into(), spec.config.to_string());
         let mut config = translate::container_config(svc, &spec.image, labels)?;
@@ -311,10 +324,16 @@ impl HostBackend {
                 translate::first_container(ctx, &from.name)?
             };
             let info = self.runtime.inspect(&other)?;
+            // Its volumes and binds; not its tmpfs mounts, name-resolution
+            // files, configs or secrets.
+            let private = self.secrets.dir(&other);
             for m in info.record.config.mounts {
-                let shared = m.kind != "tmpfs" && !m.target.starts_with("/etc/h");
+                let shared = m.kind != "tmpfs"
+                    && !Path::new(&m.source).starts_with(&private)
+                    && !["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
+                        .contains(&m.target.as_str());
                 let ours = out.iter().any(|o| o.target == m.target);
-                if shared && !ours && m.target != "/etc/resolv.conf" {
+                if shared && !ours {
                     let mut options: Vec<String> = m
                         .options
                         .into_iter()
