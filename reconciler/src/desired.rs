@@ -14,6 +14,10 @@
 //! file sets one that is not disabled. A healthcheck that only the image
 //! declares is not known here: the runtime reports it through
 //! [`crate::backend::ObservedContainer::health`], and waits honour that.
+//! The same extension map carries `restart_on_unhealthy: true`: the planner
+//! then restarts the service's running containers that report unhealthy
+//! (Docker never does, moby#28400). Both flags are read as a boolean or the
+//! string `"true"`; anything else is `false`.
 //!
 //! The content of configs and secrets is not read here (the crate does no
 //! I/O): the caller adds one digest per service with
@@ -80,6 +84,10 @@ pub struct DesiredService {
     /// image may declare one too; only the runtime knows that).
     #[serde(default)]
     pub has_healthcheck: bool,
+    /// Its running containers that report unhealthy are restarted
+    /// (`x-rcompose: {restart_on_unhealthy: true}`; see the module comment).
+    #[serde(default)]
+    pub restart_on_unhealthy: bool,
     /// Digest of the content of its configs and secrets
     /// ([`files_digest`]), set by the caller with
     /// [`Desired::with_file_digests`]; `None` when it has none or they
@@ -370,18 +378,19 @@ fn desired_service(
                 restart: d.restart,
             })
             .collect(),
-        job: declared_job(svc),
+        job: extension_flag(svc, "job"),
         has_healthcheck: svc.healthcheck.as_ref().is_some_and(|h| {
             !h.disable && !h.test.is_empty() && h.test.first().is_some_and(|t| t != "NONE")
         }),
+        restart_on_unhealthy: extension_flag(svc, "restart_on_unhealthy"),
         files_digest: None,
     }
 }
 
-/// `x-rcompose: {job: true}` (a boolean or the string `"true"`).
-fn declared_job(svc: &Service) -> bool {
-    let job = svc.extensions.get("x-rcompose").and_then(|x| x.get("job"));
-    match job {
+/// `x-rcompose: {<key>: true}` (a boolean or the string `"true"`).
+fn extension_flag(svc: &Service, key: &str) -> bool {
+    let flag = svc.extensions.get("x-rcompose").and_then(|x| x.get(key));
+    match flag {
         Some(serde_json::Value::Bool(b)) => *b,
         Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("true"),
         _ => false,
@@ -578,6 +587,17 @@ mod dependency_tests {
         );
         assert!(d.service("seed").expect("seed").job);
         assert!(!d.service("web").expect("web").job);
+    }
+
+    #[test]
+    fn the_x_rcompose_extension_asks_for_a_restart_on_unhealthy() {
+        let d = load(
+            "services:\n  a:\n    image: app\n    x-rcompose:\n      restart_on_unhealthy: true\n  b:\n    image: app\n    x-rcompose:\n      restart_on_unhealthy: \"true\"\n      job: true\n  c:\n    image: app\n    x-rcompose:\n      job: true\n  d:\n    image: app\n",
+        );
+        let wants = |n: &str| d.service(n).expect("service").restart_on_unhealthy;
+        assert!(wants("a") && wants("b"));
+        assert!(!wants("c") && !wants("d"));
+        assert!(!d.service("a").expect("a").job);
     }
 
     #[test]

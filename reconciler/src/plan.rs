@@ -153,7 +153,8 @@ pub enum Action {
         volumes: bool,
     },
     /// Restart a running container (stop, then start), because a
-    /// `restart: true` dependency changed.
+    /// `restart: true` dependency changed, or because it reports unhealthy
+    /// and its service is marked `x-rcompose: {restart_on_unhealthy: true}`.
     RestartContainer {
         /// Container name.
         name: String,

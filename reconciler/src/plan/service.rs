@@ -4,17 +4,19 @@
 //!
 //! Invariants: a replica gets at most one operation besides the start that
 //! follows its creation; a running replica whose config is unchanged is
-//! never touched unless a `restart: true` dependency changed; a container of
-//! a job that exited with code 0 is converged; a container removed earlier
-//! in the plan (its network is recreated) is created again with the cause
-//! of its removal.
+//! never touched unless a `restart: true` dependency changed or it reports
+//! unhealthy and its service asks for `restart_on_unhealthy` (one still in
+//! its start period, `starting`, is left alone); a container of a job that
+//! exited with code 0 is converged; a container removed earlier in the plan
+//! (its network is recreated) is created again with the cause of its
+//! removal.
 
 use std::collections::BTreeMap;
 
 use super::diff::{config_changes, short_digest};
 use super::{Action, Change, PlanOptions};
 use crate::backend::{
-    ContainerSpec, ContainerStatus, LABEL_FILES_DIGEST, ObservedContainer, ObservedState,
+    ContainerSpec, ContainerStatus, Health, LABEL_FILES_DIGEST, ObservedContainer, ObservedState,
     container_labels,
 };
 use crate::desired::{Desired, DesiredService, Replica};
@@ -120,8 +122,10 @@ fn replica_op(
     let name = current.name.clone();
     let service = svc.name.clone();
     if current.status.is_live() {
-        let restart_it = current.status == ContainerStatus::Running && !restart.is_empty();
-        return restart_it.then(|| (Action::RestartContainer { name, service }, restart.to_vec()));
+        let mut cause = unhealthy(svc, current);
+        cause.extend_from_slice(restart);
+        let restart_it = current.status == ContainerStatus::Running && !cause.is_empty();
+        return restart_it.then_some((Action::RestartContainer { name, service }, cause));
     }
     if svc.job && completed(current) {
         return None;
@@ -132,6 +136,20 @@ fn replica_op(
         "running".to_string(),
     )];
     Some((Action::StartContainer { name, service }, cause))
+}
+
+/// `health: unhealthy → restarted` when `current` reports unhealthy and
+/// its service asks to be restarted then; empty otherwise.
+fn unhealthy(svc: &DesiredService, current: &ObservedContainer) -> Vec<Change> {
+    let restart = svc.restart_on_unhealthy && current.health == Some(Health::Unhealthy);
+    if !restart {
+        return vec![];
+    }
+    vec![Change::new(
+        "health",
+        "unhealthy".to_string(),
+        "restarted".to_string(),
+    )]
 }
 
 /// Exited with code 0: a job that did its work.

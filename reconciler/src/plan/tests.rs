@@ -15,6 +15,7 @@ use crate::fake::FakeHost;
 pub(crate) mod depends;
 mod files;
 mod recreate;
+mod unhealthy;
 
 /// `web` depends on `db`, with a network and a volume.
 pub(crate) const STACK: &str = "

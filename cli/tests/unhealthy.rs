@@ -1,0 +1,144 @@
+//! `x-rcompose: {restart_on_unhealthy: true}` end to end on a real host:
+//! under `rcompose watch`, a container whose healthcheck starts failing is
+//! restarted by the controller and turns healthy again, and the pass log
+//! names it as drift. Runs in a fresh network namespace entered after the
+//! image pull. Root test: `#[ignore]`d so that a non-root run reports it as
+//! skipped; `scripts/test.sh` runs it when root.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rcompose_netctl::testing::{ThreadNetns, assert_no_links_or_table_of_ours, run};
+
+mod common;
+
+/// The controller, killed by pid and reaped on drop, and the project
+/// taken down with its volumes.
+struct Controller {
+    child: Option<Child>,
+    cli: common::Rcompose,
+    file: String,
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self
+            .cli
+            .rcompose(&["down", "-v", "-t", "1", "-f", &self.file]);
+        let _ = self.cli.rcompose(&["network", "prune"]);
+    }
+}
+
+/// `container inspect` of `name` as JSON, `None` when it fails.
+fn inspect(cli: &common::Rcompose, name: &str) -> Option<serde_json::Value> {
+    let out = cli.rcompose(&["container", "inspect", name]);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// `(started_at, health)` of a running container.
+fn health(cli: &common::Rcompose, name: &str) -> Option<(String, String)> {
+    let info = inspect(cli, name)?;
+    let state = &info["state"];
+    (state["status"] == "running").then(|| {
+        (
+            state["started_at"].as_str().unwrap_or_default().to_string(),
+            state["health"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    })
+}
+
+/// Waits up to 30 s for `check` to hold.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn stack(image: &str) -> String {
+    format!(
+        r#"name: unhealthy
+services:
+  web:
+    image: {image}
+    init: true
+    stop_grace_period: 1s
+    command: ["sh", "-c", "touch /tmp/ok; exec sleep 600"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ok"]
+      interval: 1s
+      retries: 2
+    x-rcompose:
+      restart_on_unhealthy: true
+"#
+    )
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn watch_restarts_a_container_that_turns_unhealthy_when_its_service_asks_for_it() {
+    let (_registry, cli, image) = common::with_web_image("test/unhealthy:1", b"x");
+    let _netns = ThreadNetns::enter_new().unwrap();
+    run(&["ip", "link", "set", "lo", "up"]);
+    let file = cli.dir.path().join("compose.yaml");
+    std::fs::write(&file, stack(&image)).unwrap();
+    let file_text = file.display().to_string();
+    let log_path = cli.dir.path().join("watch.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_rcompose"))
+        .args([
+            "watch",
+            "--resync",
+            "2",
+            "--debounce",
+            "200",
+            "-f",
+            &file_text,
+        ])
+        .current_dir(cli.dir.path())
+        .env("RCOMPOSE_ROOT", cli.dir.path().join("state"))
+        .env("RCOMPOSE_RUN_DIR", cli.dir.path().join("run"))
+        .stdout(log)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ctl = Controller {
+        child: Some(child),
+        cli,
+        file: file_text.clone(),
+    };
+    let cli = &ctl.cli;
+    let name = "unhealthy-web-1";
+    eventually("web is healthy", || {
+        health(cli, name).is_some_and(|(_, h)| h == "healthy")
+    });
+    let (started, _) = health(cli, name).unwrap();
+
+    // The healthcheck fails from now on, until the command runs again.
+    cli.ok(&["exec", "-f", &file_text, "web", "rm", "/tmp/ok"]);
+    eventually("web is restarted and healthy again", || {
+        health(cli, name).is_some_and(|(s, h)| s != started && h == "healthy")
+    });
+
+    // The pass that restarted it names the unhealthy container as drift.
+    eventually("the pass log names the drift", || {
+        std::fs::read_to_string(&log_path)
+            .unwrap()
+            .contains(&format!("container {name} was unhealthy"))
+    });
+    drop(ctl);
+    assert_no_links_or_table_of_ours();
+}
