@@ -5,45 +5,15 @@
 //! image pull. Root test: `#[ignore]`d so that a non-root run reports it as
 //! skipped; `scripts/test.sh` runs it when root.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use rcompose_netctl::testing::{ThreadNetns, assert_no_links_or_table_of_ours, run};
 
 mod common;
 
-/// The controller, killed by pid and reaped on drop, and the project
-/// taken down with its volumes.
-struct Controller {
-    child: Option<Child>,
-    cli: common::Rcompose,
-    file: String,
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = self
-            .cli
-            .rcompose(&["down", "-v", "-t", "1", "-f", &self.file]);
-        let _ = self.cli.rcompose(&["network", "prune"]);
-    }
-}
-
-/// `container inspect` of `name` as JSON, `None` when it fails.
-fn inspect(cli: &common::Rcompose, name: &str) -> Option<serde_json::Value> {
-    let out = cli.rcompose(&["container", "inspect", name]);
-    out.status
-        .success()
-        .then(|| serde_json::from_slice(&out.stdout).unwrap())
-}
+use common::{Controller, eventually};
 
 /// `(started_at, health)` of a running container.
 fn health(cli: &common::Rcompose, name: &str) -> Option<(String, String)> {
-    let info = inspect(cli, name)?;
+    let info = cli.inspect(name)?;
     let state = &info["state"];
     (state["status"] == "running").then(|| {
         (
@@ -54,18 +24,6 @@ fn health(cli: &common::Rcompose, name: &str) -> Option<(String, String)> {
                 .to_string(),
         )
     })
-}
-
-/// Waits up to 30 s for `check` to hold.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting until {what}");
 }
 
 fn stack(image: &str) -> String {
@@ -97,9 +55,8 @@ fn watch_restarts_a_container_that_turns_unhealthy_when_its_service_asks_for_it(
     std::fs::write(&file, stack(&image)).unwrap();
     let file_text = file.display().to_string();
     let log_path = cli.dir.path().join("watch.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_rcompose"))
-        .args([
+    let child = cli.spawn(
+        &[
             "watch",
             "--resync",
             "2",
@@ -107,18 +64,15 @@ fn watch_restarts_a_container_that_turns_unhealthy_when_its_service_asks_for_it(
             "200",
             "-f",
             &file_text,
-        ])
-        .current_dir(cli.dir.path())
-        .env("RCOMPOSE_ROOT", cli.dir.path().join("state"))
-        .env("RCOMPOSE_RUN_DIR", cli.dir.path().join("run"))
-        .stdout(log)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        &log_path,
+    );
     let ctl = Controller {
         child: Some(child),
         cli,
-        file: file_text.clone(),
+        down: ["down", "-v", "-t", "1", "-f", &file_text]
+            .map(String::from)
+            .to_vec(),
     };
     let cli = &ctl.cli;
     let name = "unhealthy-web-1";

@@ -8,55 +8,16 @@
 //! `scripts/test.sh` runs them when root.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use rcompose_netctl::testing::{ThreadNetns, assert_no_links_or_table_of_ours, run};
 
 mod common;
 
-/// A child process (the controller) killed and reaped on drop, and the
-/// project taken down.
-struct Controller {
-    child: Option<Child>,
-    cli: common::Rcompose,
-    down: Vec<String>,
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let args: Vec<&str> = self.down.iter().map(String::as_str).collect();
-        let _ = self.cli.rcompose(&args);
-        let _ = self.cli.rcompose(&["network", "prune"]);
-        let _ = self.cli.rcompose(&["volume", "prune", "--all"]);
-    }
-}
-
-fn inspect(cli: &common::Rcompose, name: &str) -> Option<serde_json::Value> {
-    let out = cli.rcompose(&["container", "inspect", name]);
-    out.status
-        .success()
-        .then(|| serde_json::from_slice(&out.stdout).unwrap())
-}
-
-/// Waits up to 30 s for `check` to hold.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting until {what}");
-}
+use common::{Controller, eventually};
 
 fn running(cli: &common::Rcompose, name: &str) -> Option<(i64, String)> {
-    let info = inspect(cli, name)?;
+    let info = cli.inspect(name)?;
     (info["state"]["status"] == "running").then(|| {
         (
             info["state"]["pid"].as_i64().unwrap(),
@@ -82,9 +43,9 @@ fn watch_recreates_the_changed_service_and_heals_kills_and_deleted_networks() {
     let file = cli.dir.path().join("compose.yaml");
     std::fs::write(&file, stack(&image, "one")).unwrap();
     let file_text = file.display().to_string();
-    let log = std::fs::File::create(cli.dir.path().join("watch.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_rcompose"))
-        .args([
+    let log = cli.dir.path().join("watch.log");
+    let child = cli.spawn(
+        &[
             "watch",
             "--resync",
             "2",
@@ -94,14 +55,9 @@ fn watch_recreates_the_changed_service_and_heals_kills_and_deleted_networks() {
             "json",
             "-f",
             &file_text,
-        ])
-        .current_dir(cli.dir.path())
-        .env("RCOMPOSE_ROOT", cli.dir.path().join("state"))
-        .env("RCOMPOSE_RUN_DIR", cli.dir.path().join("run"))
-        .stdout(log)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        &log,
+    );
     let ctl = Controller {
         child: Some(child),
         cli,
@@ -120,7 +76,7 @@ fn watch_recreates_the_changed_service_and_heals_kills_and_deleted_networks() {
     std::fs::write(&file, stack(&image, "two")).unwrap();
     eventually("a is recreated with the new value", || {
         running(cli, "watched-a-1").is_some_and(|(_, started)| started != a_started)
-            && inspect(cli, "watched-a-1").unwrap()["record"]["config"]["env"]["VALUE"] == "two"
+            && cli.inspect("watched-a-1").unwrap()["record"]["config"]["env"]["VALUE"] == "two"
     });
     assert_eq!(
         running(cli, "watched-b-1").unwrap().1,
@@ -256,7 +212,7 @@ fn sync_follows_a_git_repository_refuses_a_bad_commit_and_rolls_back() {
         ])
     };
     let value = || {
-        inspect(cli, "gitapp-a-1").map(|i| {
+        cli.inspect("gitapp-a-1").map(|i| {
             i["record"]["config"]["env"]["VALUE"]
                 .as_str()
                 .unwrap_or("")
@@ -291,7 +247,7 @@ fn sync_follows_a_git_repository_refuses_a_bad_commit_and_rolls_back() {
         "the plan is shown"
     );
     assert_eq!(value().as_deref(), Some("two"));
-    let labels = &inspect(cli, "gitapp-a-1").unwrap()["record"]["config"]["labels"];
+    let labels = &cli.inspect("gitapp-a-1").unwrap()["record"]["config"]["labels"];
     let synced = labels["io.rcompose.git-commit"]
         .as_str()
         .unwrap_or_default()

@@ -59,3 +59,63 @@ pub fn with_web_image(
     cli.ok(&["image", "pull", "-q", &image]);
     (registry, cli, image)
 }
+
+impl Rcompose {
+    /// `container inspect NAME` as JSON, `None` when it fails.
+    pub fn inspect(&self, name: &str) -> Option<serde_json::Value> {
+        let out = self.rcompose(&["container", "inspect", name]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    /// Starts `rcompose ARGS` in the background, its standard output into
+    /// `log`, its standard error discarded.
+    pub fn spawn(&self, args: &[&str], log: &std::path::Path) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_rcompose"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("RCOMPOSE_ROOT", self.dir.path().join("state"))
+            .env("RCOMPOSE_RUN_DIR", self.dir.path().join("run"))
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// A background rcompose (a controller), killed by its pid and reaped on
+/// drop; then `down` runs with these arguments and leftovers are pruned.
+pub struct Controller {
+    /// The controller process, if one was started.
+    pub child: Option<std::process::Child>,
+    /// The binary and its state.
+    pub cli: Rcompose,
+    /// Arguments of the `down` that cleans up (`["down", "-v", …]`).
+    pub down: Vec<String>,
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let args: Vec<&str> = self.down.iter().map(String::as_str).collect();
+        let _ = self.cli.rcompose(&args);
+        let _ = self.cli.rcompose(&["network", "prune"]);
+        let _ = self.cli.rcompose(&["volume", "prune", "--all"]);
+    }
+}
+
+/// Waits up to 30 s for `check` to hold, else panics naming `what`.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting until {what}");
+}

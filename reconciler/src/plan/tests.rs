@@ -17,45 +17,7 @@ mod files;
 mod recreate;
 mod unhealthy;
 
-/// `web` depends on `db`, with a network and a volume.
-pub(crate) const STACK: &str = "
-services:
-  db:
-    image: postgres:16
-    volumes: [data:/var/lib/postgresql/data]
-  web:
-    image: nginx:1.25
-    environment:
-      FOO: a
-    depends_on: [db]
-    networks: [front, default]
-networks:
-  front: {}
-volumes:
-  data: {}
-";
-
-/// A host whose registry offers every image the tests use.
-pub(crate) fn host() -> FakeHost {
-    let host = FakeHost::new();
-    for (reference, digest) in [
-        ("postgres:16", "sha256:pg16"),
-        ("nginx:1.25", "sha256:ng125"),
-        ("nginx:1.27", "sha256:ng127"),
-        ("redis:7", "sha256:redis7"),
-    ] {
-        host.publish(reference, digest);
-    }
-    host
-}
-
-/// The desired state of `yaml` (project `shop`) and the plan for `host`.
-pub(crate) fn plan_for(host: &FakeHost, yaml: &str, options: &PlanOptions) -> (Desired, Plan) {
-    let desired = load(yaml);
-    let observed = observe(host, &desired.project, &desired.images()).expect("observe");
-    let plan = plan(&desired, &observed, options);
-    (desired, plan)
-}
+pub(crate) use crate::test_support::{STACK, host, plan_for};
 
 /// Executor options for tests: a 1 ms poll, waits bounded so that a broken
 /// test fails instead of hanging.
