@@ -8,7 +8,7 @@
 //! marked `x-rcompose: {restart_on_unhealthy: true}` is restarted by the
 //! pass that follows its turning unhealthy.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::ProjectArgs;
 use crate::host::HostArgs;
-use crate::stack::{InvalidStack, Session};
+use crate::stack::{InvalidStack, Session, events};
 
 /// Options of `watch`.
 #[derive(Args, Debug, Clone)]
@@ -341,10 +341,10 @@ fn follow(
 fn container_events(name: Shared<String>, host: HostArgs, tx: mpsc::Sender<Trigger>) {
     std::thread::spawn(move || {
         let Ok(runtime) = host.runtime() else { return };
-        let mut last: Option<BTreeMap<String, String>> = None;
+        let mut last: Option<events::Snapshot> = None;
         loop {
             let name = name.lock().map(|n| n.clone()).unwrap_or_default();
-            let now: BTreeMap<String, String> = runtime
+            let ours: Vec<_> = runtime
                 .list()
                 .unwrap_or_default()
                 .into_iter()
@@ -352,44 +352,15 @@ fn container_events(name: Shared<String>, host: HostArgs, tx: mpsc::Sender<Trigg
                     let labels = &c.record.config.labels;
                     labels.contains_key(LABEL_SERVICE) && labels.get(LABEL_PROJECT) == Some(&name)
                 })
-                .map(|c| {
-                    let state = format!(
-                        "{:?}{}",
-                        c.state.status,
-                        c.state
-                            .health
-                            .as_ref()
-                            .map(|h| format!(" {:?}", h.status))
-                            .unwrap_or_default()
-                    )
-                    .to_lowercase();
-                    (c.record.id, state)
-                })
                 .collect();
+            let now = events::snapshot(&ours);
             if let Some(before) = &last {
-                for (id, state) in &now {
-                    if before.get(id) != Some(state) {
-                        let what = format!("is {state}");
-                        if tx
-                            .blocking_send(Trigger::Container {
-                                name: id.clone(),
-                                what,
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-                for id in before.keys().filter(|id| !now.contains_key(*id)) {
-                    let what = "was removed".to_string();
-                    if tx
-                        .blocking_send(Trigger::Container {
-                            name: id.clone(),
-                            what,
-                        })
-                        .is_err()
-                    {
+                for event in events::diff(before, &now, "") {
+                    let trigger = Trigger::Container {
+                        name: event.id,
+                        what: event.action,
+                    };
+                    if tx.blocking_send(trigger).is_err() {
                         return;
                     }
                 }

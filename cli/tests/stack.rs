@@ -53,6 +53,13 @@ impl Env {
         self.ok(&full)
     }
 
+    /// `plan --detailed-exitcode -f FILE`: its exit code and its text.
+    fn plan_exit(&self) -> (Option<i32>, String) {
+        let out = self.rcompose(&["plan", "--detailed-exitcode", "-f", &self.file]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), text)
+    }
+
     fn ps(&self) -> Vec<serde_json::Value> {
         let out = self.stack(&["ps", "--all", "--format", "json"]);
         serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
@@ -166,19 +173,13 @@ fn up_plan_recreate_and_down_on_a_three_service_stack() {
     env.stack(&["exec", "web", "sh", "-c", "echo kept > /www/kept.txt"]);
 
     // Nothing to do on a converged host.
-    let out = env.rcompose(&["plan", "--detailed-exitcode", "-f", &env.file]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (code, text) = env.plan_exit();
+    assert_eq!(code, Some(0), "{text}");
 
     // Edit web's environment: the plan names exactly that change.
     env.edit("GREETING: one", "GREETING: two");
-    let out = env.rcompose(&["plan", "--detailed-exitcode", "-f", &env.file]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    let (code, text) = env.plan_exit();
+    assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("environment.GREETING"), "{text}");
     let json: serde_json::Value =
         serde_json::from_str(&env.stack(&["plan", "--format", "json"])).unwrap();
@@ -202,13 +203,8 @@ fn up_plan_recreate_and_down_on_a_three_service_stack() {
     let env_out = env.stack(&["exec", "web", "sh", "-c", "echo $GREETING"]);
     assert_eq!(env_out.trim(), "two");
     assert!(get(addr, "/kept.txt").ends_with("kept\n"));
-    let out = env.rcompose(&["plan", "--detailed-exitcode", "-f", &env.file]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (code, text) = env.plan_exit();
+    assert_eq!(code, Some(0), "{text}");
 
     // Down removes everything but the named volume; down -v removes it.
     env.stack(&["down", "-t", "1"]);
@@ -305,13 +301,8 @@ fn up_killed_mid_apply_converges_on_the_next_up_and_down_leaks_nothing() {
         let ps = env.ps();
         assert_eq!(ps.len(), 10, "{ps:?}");
         assert!(ps.iter().all(|c| c["State"] == "running"), "{ps:?}");
-        let out = env.rcompose(&["plan", "--detailed-exitcode", "-f", &env.file]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        let (code, text) = env.plan_exit();
+        assert_eq!(code, Some(0), "{text}");
     }
 
     env.stack(&["down", "-v", "--rmi", "all", "-t", "1"]);
@@ -463,9 +454,8 @@ secrets:
 
     // A new secret content recreates the container; its anonymous volume stays.
     std::fs::write(&token, "second").unwrap();
-    let out = env.rcompose(&["plan", "--detailed-exitcode", "-f", &env.file]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    let (code, text) = env.plan_exit();
+    assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("configs/secrets content"), "{text}");
     let before = env.started_at("files-app-1");
     env.stack(&["up", "-d", "--wait", "--wait-timeout", "60"]);

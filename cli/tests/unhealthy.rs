@@ -55,25 +55,7 @@ fn watch_restarts_a_container_that_turns_unhealthy_when_its_service_asks_for_it(
     std::fs::write(&file, stack(&image)).unwrap();
     let file_text = file.display().to_string();
     let log_path = cli.dir.path().join("watch.log");
-    let child = cli.spawn(
-        &[
-            "watch",
-            "--resync",
-            "2",
-            "--debounce",
-            "200",
-            "-f",
-            &file_text,
-        ],
-        &log_path,
-    );
-    let ctl = Controller {
-        child: Some(child),
-        cli,
-        down: ["down", "-v", "-t", "1", "-f", &file_text]
-            .map(String::from)
-            .to_vec(),
-    };
+    let ctl = Controller::watch(cli, &file_text, &[], &log_path);
     let cli = &ctl.cli;
     let name = "unhealthy-web-1";
     eventually("web is healthy", || {

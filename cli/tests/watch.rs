@@ -44,27 +44,7 @@ fn watch_recreates_the_changed_service_and_heals_kills_and_deleted_networks() {
     std::fs::write(&file, stack(&image, "one")).unwrap();
     let file_text = file.display().to_string();
     let log = cli.dir.path().join("watch.log");
-    let child = cli.spawn(
-        &[
-            "watch",
-            "--resync",
-            "2",
-            "--debounce",
-            "200",
-            "--format",
-            "json",
-            "-f",
-            &file_text,
-        ],
-        &log,
-    );
-    let ctl = Controller {
-        child: Some(child),
-        cli,
-        down: ["down", "-v", "-t", "1", "-f", &file_text]
-            .map(String::from)
-            .to_vec(),
-    };
+    let ctl = Controller::watch(cli, &file_text, &["--format", "json"], &log);
     let cli = &ctl.cli;
     eventually("both containers run", || {
         running(cli, "watched-a-1").is_some() && running(cli, "watched-b-1").is_some()

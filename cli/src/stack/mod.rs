@@ -4,7 +4,7 @@
 
 pub mod backend;
 mod down;
-mod events;
+pub mod events;
 mod progress;
 mod services;
 pub mod translate;

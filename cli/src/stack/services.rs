@@ -609,11 +609,23 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// `up` without `-d`: streams the logs of `services` until they all stop;
 /// Ctrl-C stops the project's containers (as `docker compose up` does).
 pub fn attach(session: &Session, services: &[String], stop: bool) -> anyhow::Result<ExitCode> {
-    std::thread::spawn(|| {
-        if let Ok(Ok(())) = crate::host::block_on(tokio::signal::ctrl_c()) {
-            INTERRUPTED.store(true, Ordering::SeqCst);
-        }
+    // The handler is in place before the first log line is shown, so that a
+    // Ctrl-C that follows it is never the default, fatal one.
+    let (ready, installed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = crate::host::block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut interrupt = signal(SignalKind::interrupt());
+            let _ = ready.send(interrupt.is_ok());
+            if let Ok(interrupt) = interrupt.as_mut() {
+                interrupt.recv().await;
+                INTERRUPTED.store(true, Ordering::SeqCst);
+            }
+        });
     });
+    if !installed.recv().unwrap_or(false) {
+        bail!("cannot handle Ctrl-C");
+    }
     let query = LogQuery {
         tail: None,
         since: None,

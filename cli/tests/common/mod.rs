@@ -95,6 +95,24 @@ pub struct Controller {
     pub down: Vec<String>,
 }
 
+impl Controller {
+    /// Starts `rcompose watch --resync 2 --debounce 200 EXTRA… -f FILE`,
+    /// its output into `log`; dropping it runs `down -v -t 1 -f FILE`.
+    pub fn watch(cli: Rcompose, file: &str, extra: &[&str], log: &std::path::Path) -> Controller {
+        let mut args = vec!["watch", "--resync", "2", "--debounce", "200"];
+        args.extend_from_slice(extra);
+        args.extend(["-f", file]);
+        let child = cli.spawn(&args, log);
+        Controller {
+            child: Some(child),
+            cli,
+            down: ["down", "-v", "-t", "1", "-f", file]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
 impl Drop for Controller {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -19,6 +19,17 @@ mod unhealthy;
 
 pub(crate) use crate::test_support::{STACK, host, plan_for};
 
+/// One service on the external network `corp`.
+pub(crate) const WEB_ON_EXTERNAL_CORP: &str = "
+services:
+  web:
+    image: nginx:1.25
+    networks: [corp]
+networks:
+  corp:
+    external: true
+";
+
 /// Executor options for tests: a 1 ms poll, waits bounded so that a broken
 /// test fails instead of hanging.
 pub(crate) fn fast() -> ApplyOptions {
@@ -155,15 +166,7 @@ fn a_removed_service_is_stopped_and_removed_with_remove_orphans() {
 
 #[test]
 fn an_external_network_is_never_created() {
-    let yaml = "
-services:
-  web:
-    image: nginx:1.25
-    networks: [corp]
-networks:
-  corp:
-    external: true
-";
+    let yaml = WEB_ON_EXTERNAL_CORP;
     let host = host();
     host.add_network(crate::backend::ObservedNetwork {
         name: "corp".into(),

@@ -197,15 +197,7 @@ fn no_recreate_keeps_a_changed_network_that_has_containers() {
 
 #[test]
 fn an_external_network_is_never_recreated() {
-    let yaml = "
-services:
-  web:
-    image: nginx:1.25
-    networks: [corp]
-networks:
-  corp:
-    external: true
-";
+    let yaml = WEB_ON_EXTERNAL_CORP;
     let host = host();
     // Even carrying our labels and other settings than the file's.
     host.add_network(ObservedNetwork {
@@ -291,15 +283,7 @@ fn no_recreate_keeps_a_broken_network_that_has_containers_with_a_warning() {
 
 #[test]
 fn a_broken_external_network_is_never_recreated_but_warned_about() {
-    let yaml = "
-services:
-  web:
-    image: nginx:1.25
-    networks: [corp]
-networks:
-  corp:
-    external: true
-";
+    let yaml = WEB_ON_EXTERNAL_CORP;
     let host = host();
     host.add_network(ObservedNetwork {
         name: "corp".into(),
