@@ -107,6 +107,7 @@ impl ProjectArgs {
             profiles: self.profiles.clone(),
             environment: std::env::vars().collect(),
             working_dir: std::env::current_dir()?,
+            schema_cache: None,
         })
     }
 }

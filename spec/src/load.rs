@@ -39,6 +39,9 @@ pub struct LoadOptions {
     pub environment: IndexMap<String, String>,
     /// Directory that relative `-f` paths and discovery start from.
     pub working_dir: PathBuf,
+    /// Where to remember documents that passed the schema, so that loading
+    /// the same document again skips that check (`None`: always check).
+    pub schema_cache: Option<PathBuf>,
 }
 
 /// Why a project could not be loaded.

@@ -62,7 +62,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
     // still sees them; checking after it types the tree to JSON only once.
     normalize::normalize_tree(&mut doc, &name, &raw.env, &mut diags);
     let json = doc.to_json();
-    validate::check_schema(&doc, &json, &mut diags);
+    validate::check_schema(&doc, &json, opts.schema_cache.as_deref(), &mut diags);
     bail(&mut diags)?;
     validate::check_references(&doc, &mut diags);
     bail(&mut diags)?;

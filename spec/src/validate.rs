@@ -6,6 +6,7 @@
 //! file the offending value came from.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::diag::{Diagnostic, did_you_mean};
@@ -27,12 +28,67 @@ fn validator() -> &'static (serde_json::Value, jsonschema::Validator) {
 
 /// Check `json` (the value of `doc`) against the stack-file schema; one
 /// diagnostic per violation, positioned through `doc`.
-pub fn check_schema(doc: &Node, json: &serde_json::Value, diags: &mut Vec<Diagnostic>) {
+///
+/// Making the schema and compiling it costs more than the rest of a load, so
+/// with a `cache` directory a document that passed this build's schema before
+/// is not checked again: the directory holds one empty file per such
+/// document, named by the digest of the build's schema key and the document.
+pub fn check_schema(
+    doc: &Node,
+    json: &serde_json::Value,
+    cache: Option<&Path>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let entry = cache.map(|dir| dir.join(cache_entry(json)));
+    if entry.as_ref().is_some_and(|e| e.exists()) {
+        return;
+    }
     let (schema, validator) = validator();
+    let before = diags.len();
     for err in validator.iter_errors(json) {
         let path = pointer_to_path(doc, err.instance_path().as_str());
         diags.extend(schema_diagnostic(doc, schema, &path, &err));
     }
+    if let Some(entry) = entry.filter(|_| diags.len() == before) {
+        remember(&entry);
+    }
+}
+
+/// Entries the schema cache keeps before it starts afresh.
+const CACHE_ENTRIES: usize = 128;
+
+/// The cache file name of `json`: a SHA-256 over the build's schema key and
+/// the document.
+fn cache_entry(json: &serde_json::Value) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(env!("RCOMPOSE_SCHEMA_KEY").as_bytes());
+    hasher.update(b"\n");
+    hasher.update(serde_json::to_vec(json).unwrap_or_default());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Adds `entry` to its cache, best effort: a cache that cannot be written
+/// only means the schema is checked again next time. A full cache is
+/// emptied first, so it stays small.
+fn remember(entry: &Path) {
+    let Some(dir) = entry.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let old: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        if old.len() >= CACHE_ENTRIES {
+            for path in old {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    let _ = std::fs::File::create(entry);
 }
 
 fn schema_diagnostic(
@@ -488,4 +544,41 @@ fn find_cycle<'a>(
     stack.pop();
     state.insert(at, 2);
     None
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_document_in_the_cache_is_not_checked_against_the_schema_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = crate::yaml::parse("t.yaml", "services: 3\n")
+            .unwrap()
+            .remove(0);
+        let json = doc.to_json();
+        let mut diags = Vec::new();
+        check_schema(&doc, &json, Some(dir.path()), &mut diags);
+        assert!(!diags.is_empty(), "the schema refuses services: 3");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Had it passed this build's schema before, it would not be checked.
+        std::fs::write(dir.path().join(cache_entry(&json)), "").unwrap();
+        let mut diags = Vec::new();
+        check_schema(&doc, &json, Some(dir.path()), &mut diags);
+        assert!(diags.is_empty());
+    }
+
+    #[test]
+    fn a_full_cache_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..CACHE_ENTRIES {
+            std::fs::write(dir.path().join(format!("old{i}")), "").unwrap();
+        }
+        remember(&dir.path().join("new"));
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["new"]);
+    }
 }

@@ -328,3 +328,40 @@ fn relative_paths_of_a_service_extended_from_another_file_resolve_against_that_f
     );
     assert_eq!(web["environment"]["FROM_BASE"], "1");
 }
+
+#[test]
+fn the_schema_cache_remembers_only_documents_that_passed_and_still_reports_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let entries = || {
+        std::fs::read_dir(&cache)
+            .map(|d| d.count())
+            .unwrap_or_default()
+    };
+    let cached = LoadOptions {
+        schema_cache: Some(cache.clone()),
+        ..opts(dir.path())
+    };
+    write(
+        dir.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n",
+    );
+    load(&cached).unwrap();
+    assert_eq!(entries(), 1);
+    // The same document again: loaded, nothing new remembered.
+    let again = load(&cached).unwrap();
+    assert_eq!(service(&again, "web")["image"], "nginx");
+    assert_eq!(entries(), 1);
+    // A document the schema refuses is reported as without the cache, and
+    // not remembered.
+    write(
+        dir.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    restrat: always\n",
+    );
+    let with = errors(load(&cached));
+    assert_eq!(with, errors(load(&opts(dir.path()))));
+    assert!(with.contains("compose.yaml:4:5"), "{with}");
+    assert_eq!(entries(), 1);
+}

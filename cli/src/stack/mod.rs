@@ -66,7 +66,8 @@ impl Session {
         require_file: bool,
         insecure_registries: Vec<String>,
     ) -> anyhow::Result<Session> {
-        let opts = project.load_options()?;
+        let mut opts = project.load_options()?;
+        opts.schema_cache = Some(host.root.join("cache").join("schema"));
         let loaded = match rcompose_spec::load(&opts) {
             Ok(l) => Some(l),
             Err(LoadError::Invalid(diags)) => {

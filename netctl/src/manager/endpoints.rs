@@ -316,13 +316,10 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
 
     /// A container's endpoints, in interface order.
     pub fn endpoints_of_container(&self, container_id: &str) -> Result<Vec<EndpointRecord>> {
-        let mut out: Vec<EndpointRecord> = self
+        let mut out = self
             .paths
-            .all_endpoints()
-            .map_err(state("list endpoints"))?
-            .into_iter()
-            .filter(|e| e.container_id == container_id)
-            .collect();
+            .endpoints_of_container(container_id)
+            .map_err(state("list endpoints"))?;
         out.sort_by_key(|e| e.ifname[3..].parse::<u32>().unwrap_or(u32::MAX));
         Ok(out)
     }

@@ -132,6 +132,23 @@ impl NetPaths {
         Ok(out)
     }
 
+    /// One container's endpoints on every network: one file read per
+    /// network where it has one, not a read of every endpoint.
+    pub fn endpoints_of_container(&self, container_id: &str) -> io::Result<Vec<EndpointRecord>> {
+        let mut out = Vec::new();
+        for dir in subdirs(&self.state)? {
+            let path = dir.join("endpoints").join(format!("{container_id}.json"));
+            let Some(record) = fsutil::read_json::<EndpointRecord>(&path)? else {
+                continue;
+            };
+            // Only networks with a record count, as in `all_endpoints`.
+            if record.container_id == container_id && dir.join("network.json").exists() {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every endpoint of every network.
     pub fn all_endpoints(&self) -> io::Result<Vec<EndpointRecord>> {
         let mut out = Vec::new();

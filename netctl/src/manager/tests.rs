@@ -138,6 +138,17 @@ fn connecting_leases_addresses_in_order_and_names_interfaces_eth0_then_eth1() {
     let specs = attaches(&net);
     assert_eq!(specs[0].gateways, vec![ip("172.17.0.1")], "default route");
     assert!(specs[1].gateways.is_empty(), "only one default route");
+    // c1's endpoints, in interface order; c2 has one, c3 none.
+    let of = |id: &str| -> Vec<String> {
+        net.endpoints_of_container(id)
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {}", e.ifname, e.network))
+            .collect()
+    };
+    assert_eq!(of("c1"), ["eth0 front", "eth1 back"]);
+    assert_eq!(of("c2"), ["eth0 front"]);
+    assert!(of("c3").is_empty());
     // Connecting again is a no-op returning the endpoint.
     assert_eq!(block_on(net.connect(&join("c1", "front"))).unwrap(), first);
     assert_eq!(attaches(&net).len(), 3);
