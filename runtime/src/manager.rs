@@ -199,11 +199,12 @@ impl Runtime {
             .or(record.config.stop_grace_period)
             .unwrap_or(monitor::DEFAULT_GRACE);
         let deadline = Instant::now() + grace + Duration::from_secs(15);
+        let mut backoff = crate::container::Backoff::default();
         while Instant::now() < deadline {
             if !monitor_alive(&files.state()?) {
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(20));
+            backoff.sleep();
         }
         Err(ContainerError::Start {
             id: id.to_string(),
@@ -476,11 +477,12 @@ fn cgroup_err<'a>(
 /// Waits until process `pid` has exited (it may stay a zombie of someone else).
 fn wait_gone(pid: i32, limit: Duration) {
     let deadline = Instant::now() + limit;
+    let mut backoff = crate::container::Backoff::default();
     while Instant::now() < deadline {
         if !crate::container::process_running(pid) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        backoff.sleep();
     }
 }
 

@@ -111,6 +111,7 @@ pub fn main(args: &[String]) -> i32 {
 fn answer_for_other(paths: &Paths, id: &str) -> String {
     let files = Files::new(paths.container_dir(id));
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut backoff = crate::container::Backoff::default();
     while Instant::now() < deadline {
         if let Ok(state) = files.state() {
             if crate::container::monitor_alive(&state) && state.pid > 0 {
@@ -120,7 +121,7 @@ fn answer_for_other(paths: &Paths, id: &str) -> String {
                 return format!("error {error}");
             }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        backoff.sleep();
     }
     "error another monitor is starting this container".to_string()
 }
