@@ -124,7 +124,7 @@ pub fn bundle(paths: &Paths, record: &ContainerRecord) -> Result<Prepared, Prepa
     let bundle = paths.container_dir(&record.id).join("bundle");
     let path = bundle.join("config.json");
     let json = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other);
-    json.and_then(|bytes| crate::fsutil::write_atomic(&path, &bytes))
+    json.and_then(|bytes| crate::fsutil::write_atomic_unsynced(&path, &bytes))
         .map_err(|source| PrepareError::Write { path, source })?;
     Ok(Prepared { bundle })
 }

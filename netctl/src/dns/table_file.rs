@@ -65,7 +65,9 @@ pub fn load_table(path: &Path) -> Result<DnsTable, TableFileError> {
     })
 }
 
-/// Replaces the table at `path` atomically (temporary file, fsync, rename).
+/// Replaces the table at `path` atomically (temporary file, rename). It is
+/// made again from the network records on every change, so it is not
+/// synced to disk.
 pub fn save_table(path: &Path, table: &DnsTable) -> Result<(), TableFileError> {
     write_atomically(path, table).map_err(|source| TableFileError::Write {
         path: path.to_owned(),
@@ -74,7 +76,9 @@ pub fn save_table(path: &Path, table: &DnsTable) -> Result<(), TableFileError> {
 }
 
 fn write_atomically(path: &Path, table: &DnsTable) -> io::Result<()> {
-    rcompose_reconciler::fsutil::write_json(path, table)
+    let mut bytes = serde_json::to_vec_pretty(table).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    rcompose_reconciler::fsutil::write_atomic_unsynced(path, &bytes)
 }
 
 /// What identifies one version of the file: a rename gives a new inode, an

@@ -81,7 +81,33 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
     /// `eth<N>` inside, the default route when it is the first network,
     /// DNS records and published ports. Connecting again returns the
     /// existing endpoint.
+    ///
+    /// The records are written under the network lock, but the veth pair is
+    /// made and moved without it: that waits for the kernel, and would make
+    /// every other container's connect wait too. The endpoint is recorded
+    /// before its veth exists, so a prune meanwhile counts the veth as ours,
+    /// and a crash in between leaves a record without a veth, which the next
+    /// connect makes again.
     pub async fn connect(&self, request: &ConnectRequest) -> Result<EndpointRecord> {
+        let path = self.paths.endpoint(&request.network, &request.container_id);
+        let (network, record, default_route) = match self.reserve(request).await? {
+            Reserved::Existing(record) => return Ok(record),
+            Reserved::New(network, record, default_route) => (network, record, default_route),
+        };
+        let attached = self.attach(&network, &record, default_route).await;
+        let _lock = self.lock()?;
+        if let Err(e) = attached {
+            self.release(&network.name, &request.container_id);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        self.sync(false)?;
+        Ok(record)
+    }
+
+    /// Under the network lock: the existing endpoint, or a new one leased
+    /// and recorded, with whether it takes the default route.
+    async fn reserve(&self, request: &ConnectRequest) -> Result<Reserved> {
         let _lock = self.lock()?;
         let network = self.inspect(&request.network)?;
         let path = self.paths.endpoint(&network.name, &request.container_id);
@@ -96,7 +122,7 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
                 .await?
                 .contains(&existing.host_veth)
             {
-                return Ok(existing);
+                return Ok(Reserved::Existing(existing));
             }
             self.disconnect_locked(&request.container_id, &network.name)
                 .await?;
@@ -106,15 +132,18 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
         let addresses = self.lease(&network, request)?;
         let record = self.endpoint_record(&network, request, &mine, addresses)?;
         // The default route goes through the first network with a way out.
-        let routed = self.first_routed(&mine)?.is_some();
-        let attached = self.attach(&network, &record, !routed).await;
-        if let Err(e) = attached {
+        let routed = match self.first_routed(&mine) {
+            Ok(routed) => routed.is_some(),
+            Err(e) => {
+                self.release(&network.name, &request.container_id);
+                return Err(e);
+            }
+        };
+        if let Err(e) = fsutil::write_json(&path, &record) {
             self.release(&network.name, &request.container_id);
-            return Err(e);
+            return Err(state("write endpoint")(e));
         }
-        fsutil::write_json(&path, &record).map_err(state("write endpoint"))?;
-        self.sync(false)?;
-        Ok(record)
+        Ok(Reserved::New(network, record, !routed))
     }
 
     async fn attach(
@@ -486,6 +515,14 @@ fn host_port_free(host_ip: Option<IpAddr>, port: u16, protocol: Protocol) -> boo
         Protocol::Tcp => TcpListener::bind(addr).is_ok(),
         Protocol::Udp => UdpSocket::bind(addr).is_ok(),
     }
+}
+
+/// What [`Networks::connect`] found or reserved under the lock.
+enum Reserved {
+    /// The endpoint exists and its veth too.
+    Existing(EndpointRecord),
+    /// A new endpoint, recorded; its veth is still to be made.
+    New(NetworkRecord, EndpointRecord, bool),
 }
 
 #[cfg(test)]

@@ -361,7 +361,8 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
             Some(ruleset) => self.firewall.apply(ruleset)?,
             None => self.firewall.remove()?,
         }
-        fsutil::write_atomic(&stamp, digest.as_bytes()).map_err(state("write the firewall stamp"))
+        fsutil::write_atomic_unsynced(&stamp, digest.as_bytes())
+            .map_err(state("write the firewall stamp"))
     }
 }
 
