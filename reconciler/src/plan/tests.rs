@@ -30,6 +30,15 @@ networks:
     external: true
 ";
 
+/// The ops of `plan` that restart a container, by resource id.
+pub(crate) fn restarts(plan: &Plan) -> Vec<&str> {
+    plan.ops
+        .iter()
+        .filter(|op| matches!(op.action, Action::RestartContainer { .. }))
+        .map(|op| op.id.as_str())
+        .collect()
+}
+
 /// Executor options for tests: a 1 ms poll, waits bounded so that a broken
 /// test fails instead of hanging.
 pub(crate) fn fast() -> ApplyOptions {

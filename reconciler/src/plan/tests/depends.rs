@@ -163,13 +163,7 @@ fn a_dependent_with_restart_true_is_restarted_when_its_dependency_is_recreated()
     up(&host, RESTART, &defaults());
     let plan = up(&host, &RESTART.replace("V: '1'", "V: '2'"), &defaults());
     insta::assert_snapshot!(plan.render_text());
-    let restarted: Vec<&str> = plan
-        .ops
-        .iter()
-        .filter(|op| matches!(op.action, Action::RestartContainer { .. }))
-        .map(|op| op.id.as_str())
-        .collect();
-    assert_eq!(restarted, ["service:web:1"]);
+    assert_eq!(restarts(&plan), ["service:web:1"]);
 }
 
 #[test]

@@ -34,6 +34,16 @@ fn position(calls: &[Call], wanted: &Call) -> usize {
         .unwrap_or_else(|| panic!("no call {wanted:?} in {calls:?}"))
 }
 
+/// Asserts that `calls` remove web, then `front`, make `front` again, then
+/// web again.
+fn assert_front_remade_under_web(calls: &[Call]) {
+    let removed = position(calls, &Call::RemoveContainer("shop-web-1".into()));
+    let gone = position(calls, &Call::RemoveNetwork("shop_front".into()));
+    let made = position(calls, &Call::CreateNetwork("shop_front".into()));
+    let back = position(calls, &Call::CreateContainer("shop-web-1".into()));
+    assert!(removed < gone && gone < made && made < back);
+}
+
 /// The settings of the network `name` on `host`.
 fn network_config(host: &FakeHost, name: &str) -> NetworkConfig {
     let observed = observe(host, "shop", &[]).expect("observe");
@@ -57,11 +67,7 @@ fn a_network_whose_settings_changed_is_recreated_with_the_containers_attached_to
     insta::assert_snapshot!(plan.render_text());
     assert!(network_config(&host, "shop_front").internal);
     let calls = &host.calls()[before..];
-    let removed = position(calls, &Call::RemoveContainer("shop-web-1".into()));
-    let gone = position(calls, &Call::RemoveNetwork("shop_front".into()));
-    let made = position(calls, &Call::CreateNetwork("shop_front".into()));
-    let back = position(calls, &Call::CreateContainer("shop-web-1".into()));
-    assert!(removed < gone && gone < made && made < back);
+    assert_front_remade_under_web(calls);
     // db is not on `front`: it is left running.
     assert!(plan.ops.iter().all(|op| op.id != "service:db:1"));
 }
@@ -118,13 +124,7 @@ networks:
     let changed = yaml.replace("  back: {}\n", "  back:\n    internal: true\n");
     let plan = up(&host, &changed, &defaults());
     insta::assert_snapshot!(plan.render_text());
-    let restarted: Vec<&str> = plan
-        .ops
-        .iter()
-        .filter(|op| matches!(op.action, Action::RestartContainer { .. }))
-        .map(|op| op.id.as_str())
-        .collect();
-    assert_eq!(restarted, ["service:web:1"]);
+    assert_eq!(restarts(&plan), ["service:web:1"]);
 }
 
 #[test]
@@ -229,11 +229,7 @@ fn a_network_whose_bridge_was_deleted_is_recreated_with_the_containers_attached_
     let plan = up(&host, STACK, &defaults());
     insta::assert_snapshot!(plan.render_text());
     let calls = &host.calls()[before..];
-    let removed = position(calls, &Call::RemoveContainer("shop-web-1".into()));
-    let gone = position(calls, &Call::RemoveNetwork("shop_front".into()));
-    let made = position(calls, &Call::CreateNetwork("shop_front".into()));
-    let back = position(calls, &Call::CreateContainer("shop-web-1".into()));
-    assert!(removed < gone && gone < made && made < back);
+    assert_front_remade_under_web(calls);
     assert!(plan.ops.iter().all(|op| op.id != "service:db:1"));
     let observed = observe(&host, "shop", &[]).expect("observe");
     assert!(observed.networks.iter().all(|n| n.broken.is_none()));

@@ -48,15 +48,6 @@ fn unmarked() -> String {
     MARKED.replace("    x-rcompose:\n      restart_on_unhealthy: true\n", "")
 }
 
-/// The ops of `plan` that restart a container, by resource id.
-fn restarts(plan: &Plan) -> Vec<&str> {
-    plan.ops
-        .iter()
-        .filter(|op| matches!(op.action, Action::RestartContainer { .. }))
-        .map(|op| op.id.as_str())
-        .collect()
-}
-
 fn last_position(calls: &[Call], wanted: &Call) -> usize {
     calls
         .iter()
