@@ -51,6 +51,8 @@ export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 log() { echo "compare: $*" >&2; }
 die() { echo "compare: $*" >&2; exit 1; }
@@ -181,16 +183,8 @@ if [ -z "${_COMPARE_IN_NS:-}" ]; then
       { log "dockerd, containerd or the docker CLI missing: rcompose's figures only"; compose_bin=""; }
   fi
 
-  if [ -n "${RCOMPOSE_BIN:-}" ]; then
-    rcompose=$(realpath "$RCOMPOSE_BIN")
-  else
-    log "building rcompose (cargo build --release -p rcompose-cli)"
-    (cd "$repo" && cargo build --release -p rcompose-cli >&2)
-    rcompose=${CARGO_TARGET_DIR:-$repo/target}/release/rcompose
-  fi
-  [ -x "$rcompose" ] || die "no rcompose binary at $rcompose"
-  # The monitors' command lines name the binary as the kernel does.
-  rcompose=$(realpath "$rcompose")
+  # Absolute: the monitors' command lines name the binary as the kernel does.
+  rcompose=$(rcompose_binary "$repo") || exit 1
 
   check_routes "$subnet" "$(bip | sed 's/\.1\/24$/.0\/24/')" "${subnet%.*.*}.128.0/17"
 

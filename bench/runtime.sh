@@ -24,6 +24,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 log() { echo "bench: $*" >&2; }
 die() { echo "bench: $*" >&2; exit 1; }
@@ -103,14 +105,7 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- rcompose binary
 
-if [ -n "${RCOMPOSE_BIN:-}" ]; then
-  rcompose=$(realpath "$RCOMPOSE_BIN")
-else
-  log "building rcompose (cargo build --release -p rcompose-cli)"
-  (cd "$repo" && cargo build --release -p rcompose-cli >&2)
-  rcompose=${CARGO_TARGET_DIR:-$repo/target}/release/rcompose
-fi
-[ -x "$rcompose" ] || die "no rcompose binary at $rcompose"
+rcompose=$(rcompose_binary "$repo") || exit 1
 
 # ---------------------------------------------------------------- bundle
 

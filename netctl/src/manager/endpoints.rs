@@ -89,7 +89,6 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
     /// and a crash in between leaves a record without a veth, which the next
     /// connect makes again.
     pub async fn connect(&self, request: &ConnectRequest) -> Result<EndpointRecord> {
-        let path = self.paths.endpoint(&request.network, &request.container_id);
         let (network, record, default_route) = match self.reserve(request).await? {
             Reserved::Existing(record) => return Ok(record),
             Reserved::New(network, record, default_route) => (network, record, default_route),
@@ -97,8 +96,7 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
         let attached = self.attach(&network, &record, default_route).await;
         let _lock = self.lock()?;
         if let Err(e) = attached {
-            self.release(&network.name, &request.container_id);
-            let _ = std::fs::remove_file(&path);
+            let _ = self.forget_locked(&request.container_id, &network.name);
             return Err(e);
         }
         self.sync(false)?;
@@ -302,11 +300,16 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
         };
         // Deleting the host end deletes the pair.
         self.netlink.remove_link(&record.host_veth).await?;
+        self.forget_locked(container_id, network)
+    }
+
+    /// Releases a container's addresses on a network and removes its
+    /// endpoint record (its veth is already gone).
+    fn forget_locked(&self, container_id: &str, network: &str) -> Result<()> {
         self.release(network, container_id);
-        std::fs::remove_file(&path)
+        std::fs::remove_file(self.paths.endpoint(network, container_id))
             .or_else(ignore_missing)
-            .map_err(state("remove endpoint"))?;
-        Ok(())
+            .map_err(state("remove endpoint"))
     }
 
     /// Detaches a container from every network and removes its namespace.
@@ -324,10 +327,7 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
         }
         let _lock = self.lock()?;
         for endpoint in self.endpoints_of_container(container_id)? {
-            if let Err(e) = self
-                .disconnect_locked(container_id, &endpoint.network)
-                .await
-            {
+            if let Err(e) = self.forget_locked(container_id, &endpoint.network) {
                 first_error.get_or_insert(e);
             }
         }
