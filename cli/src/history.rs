@@ -35,7 +35,7 @@ pub struct RollbackArgs {
     #[arg(long)]
     remove_orphans: bool,
     /// Operations run at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = rcompose_reconciler::apply::DEFAULT_PARALLEL)]
     parallel: usize,
     /// Seconds to wait for another rcompose working on the project (negative: forever).
     #[arg(long, default_value = "-1", allow_negative_numbers = true)]

@@ -56,7 +56,7 @@ pub struct SyncArgs {
     #[arg(long)]
     once: bool,
     /// Operations run at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = rcompose_reconciler::apply::DEFAULT_PARALLEL)]
     parallel: usize,
 }
 

@@ -228,9 +228,10 @@ pub(crate) fn to_mount_spec(
             ]);
             let mut found = None;
             if reuse_anonymous {
-                found = vols.list()?.into_iter().find(|v| {
-                    v.is_anonymous() && labels.iter().all(|(k, val)| v.labels.get(k) == Some(val))
-                });
+                found = vols
+                    .anonymous()?
+                    .into_iter()
+                    .find(|v| labels.iter().all(|(k, val)| v.labels.get(k) == Some(val)));
             }
             let record = match found {
                 Some(record) => record,
@@ -320,10 +321,8 @@ fn parse_volume(spec: &str, cwd: &Path) -> anyhow::Result<PlannedMount> {
 /// Removes the anonymous volumes created for `container` (`rm --volumes`).
 pub fn remove_anonymous(host: &HostArgs, container: &str) -> anyhow::Result<()> {
     let vols = host.volumes();
-    for volume in vols.list()? {
-        if volume.is_anonymous()
-            && volume.labels.get(LABEL_CONTAINER).map(String::as_str) == Some(container)
-        {
+    for volume in vols.anonymous()? {
+        if volume.labels.get(LABEL_CONTAINER).map(String::as_str) == Some(container) {
             vols.remove(&volume.name, &[])?;
         }
     }

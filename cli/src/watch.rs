@@ -46,7 +46,7 @@ pub struct WatchArgs {
     #[arg(long)]
     remove_orphans: bool,
     /// Operations run at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = rcompose_reconciler::apply::DEFAULT_PARALLEL)]
     parallel: usize,
     /// Registry reachable over plain HTTP (loopback ones always are; repeatable).
     #[arg(long = "insecure-registry")]

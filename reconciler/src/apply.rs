@@ -24,8 +24,13 @@ mod wait;
 
 pub use wait::{WaitError, wait_ready};
 
-/// Operations run at once when [`ApplyOptions::parallel`] is 0.
-pub const DEFAULT_PARALLEL: usize = 4;
+/// Operations run at once when [`ApplyOptions::parallel`] is 0, and the
+/// commands' default. Most of an operation's time is spent waiting (for a
+/// container's process to die, the kernel to tear down a veth, a monitor to
+/// report), so more operations than cores overlap well: on 2 cores a
+/// `down -v` of 20 services took 0.32–0.40 s at 4, 0.24–0.27 s at 16, and
+/// no less at 32; a cold `up` is CPU-bound and about the same at each.
+pub const DEFAULT_PARALLEL: usize = 16;
 
 /// How a plan is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

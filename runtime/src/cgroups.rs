@@ -284,8 +284,71 @@ fn open(
 
 /// Removes a container's cgroup (best effort; gone already is fine).
 pub fn remove(id: &str) {
-    if let Some(manager) = manager(id) {
-        let _ = manager.remove();
+    if let Some(layout) = Layout::detect() {
+        remove_under(Path::new(CGROUP_ROOT), layout, &cgroups_path(id));
+    }
+}
+
+/// Removes the cgroup `cgroups_path` from every hierarchy mounted under
+/// `root`: processes still in it are killed (v2's `cgroup.kill`, else
+/// SIGKILL to each pid of `cgroup.procs`), then its directory is removed,
+/// tried again for about a second while the kernel still counts a dying
+/// process in it. Children first: a nested cgroup would keep its parent.
+///
+/// It looks only where the directories can be, `<root>/<path>` on v2 and
+/// `<root>/<controller>/<path>` on v1, instead of opening a libcgroups
+/// manager, which reads `/proc/self/mountinfo` twice per controller (some
+/// 16 reads of a file that grows with every container's mounts).
+pub fn remove_under(root: &Path, layout: Layout, cgroups_path: &str) {
+    let rel = cgroups_path.trim_start_matches('/');
+    let dirs: Vec<PathBuf> = match layout {
+        Layout::Unified => vec![root.join(rel)],
+        // Controllers mounted together appear once as a directory
+        // (`cpu,cpuacct`) and again as symbolic links (`cpu`): skip links.
+        Layout::Legacy | Layout::Hybrid => std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path().join(rel))
+            .collect(),
+    };
+    for dir in dirs {
+        remove_tree(&dir);
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&entry.path());
+        }
+    }
+    let kill = dir.join("cgroup.kill");
+    if kill.exists() {
+        let _ = std::fs::write(&kill, "1");
+    } else if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut backoff = crate::container::Backoff::default();
+    loop {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+            _ => return,
+        }
+        if std::time::Instant::now() >= deadline {
+            return;
+        }
+        backoff.sleep();
     }
 }
 
@@ -327,6 +390,40 @@ mod tests {
             Layout::Unified.freezer_file(root, &p),
             PathBuf::from("/sys/fs/cgroup/rcompose/c1/cgroup.events")
         );
+    }
+
+    #[test]
+    fn removal_takes_the_cgroup_from_every_hierarchy_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        for dir in [
+            "memory/rcompose/c1/nested",
+            "memory/rcompose/c2",
+            "cpu,cpuacct/rcompose/c1",
+            "unified/rcompose/c1",
+        ] {
+            std::fs::create_dir_all(r.join(dir)).unwrap();
+        }
+        std::os::unix::fs::symlink("cpu,cpuacct", r.join("cpu")).unwrap();
+        remove_under(r, Layout::Hybrid, &cgroups_path("c1"));
+        for gone in [
+            "memory/rcompose/c1",
+            "cpu,cpuacct/rcompose/c1",
+            "unified/rcompose/c1",
+        ] {
+            assert!(!r.join(gone).exists(), "{gone} is left");
+        }
+        assert!(r.join("memory/rcompose/c2").is_dir());
+        assert!(r.join("cpu").is_symlink());
+        // Gone already is fine.
+        remove_under(r, Layout::Hybrid, &cgroups_path("c1"));
+
+        // v2: only the cgroup in the one hierarchy at the root.
+        std::fs::create_dir_all(r.join("rcompose/c1")).unwrap();
+        std::fs::create_dir_all(r.join("memory/rcompose/c1")).unwrap();
+        remove_under(r, Layout::Unified, &cgroups_path("c1"));
+        assert!(!r.join("rcompose/c1").exists());
+        assert!(r.join("memory/rcompose/c1").is_dir());
     }
 
     #[test]

@@ -249,6 +249,11 @@ impl Monitor {
 
     fn fail(&mut self, message: &str) -> i32 {
         eprintln!("monitor: {message}");
+        // A run created and not started still has its process waiting:
+        // libcontainer's forced delete kills it.
+        if let Err(e) = self.oci.delete(&self.id, true) {
+            eprintln!("monitor: {}", error_chain(&e));
+        }
         self.teardown();
         self.update(|s| {
             s.status = Status::Exited;
@@ -578,11 +583,16 @@ impl Monitor {
     }
 
     /// Removes what one run set up: libcontainer state, cgroup, rootfs mount.
+    /// The run's process is reaped and a service's spec has no hooks
+    /// (`spec::build_spec`), so no libcontainer delete is needed.
     fn teardown(&self) {
-        if let Err(e) = self.oci.delete(&self.id, true) {
-            eprintln!("monitor: {}", error_chain(&e));
+        let cgroups_path = cgroups::cgroups_path(&self.id);
+        if let Err(e) = self.oci.forget_exited(&self.id, &cgroups_path) {
+            eprintln!(
+                "monitor: failed to remove the runtime state of {}: {e}",
+                self.id
+            );
         }
-        cgroups::remove(&self.id);
         let rootfs = self.files.path("bundle/rootfs");
         if let Err(e) = crate::rootfs::unmount(&rootfs) {
             eprintln!("monitor: failed to unmount {}: {e}", rootfs.display());

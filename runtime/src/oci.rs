@@ -198,6 +198,22 @@ impl OciRuntime {
         }
     }
 
+    /// Forgets a container whose process has exited and been reaped and whose
+    /// spec has no hooks: removes its cgroup `cgroups_path` and its state, as
+    /// `delete` would, without loading it into libcontainer, whose delete
+    /// opens a cgroup manager (two reads of `/proc/self/mountinfo` per
+    /// controller, a file that grows with every running container).
+    pub fn forget_exited(&self, id: &str, cgroups_path: &str) -> std::io::Result<()> {
+        if let Some(layout) = crate::cgroups::Layout::detect() {
+            crate::cgroups::remove_under(
+                Path::new(crate::cgroups::CGROUP_ROOT),
+                layout,
+                cgroups_path,
+            );
+        }
+        crate::fsutil::remove_dir_all_if_exists(&self.root.join(id))
+    }
+
     /// Runs an extra process inside a running container; returns its host pid.
     /// With `process.console_socket` it gets a pseudo-terminal instead of `stdio`.
     pub fn exec(&self, id: &str, process: &ExecProcess, stdio: Stdio) -> Result<i32, OciError> {

@@ -133,12 +133,25 @@ pub fn unmount(target: &Path) -> io::Result<()> {
     }
 }
 
-/// Whether something is mounted exactly at `target`.
+/// Whether something is mounted exactly at `target`: the kernel's
+/// `STATX_ATTR_MOUNT_ROOT` of the path, or where the kernel does not tell,
+/// the mount points of `/proc/self/mountinfo` (a file that grows with every
+/// running container's mounts, so it is read only then).
 pub fn is_mounted(target: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    mount_points(&info).any(|p| Path::new(&p) == target)
+    use rustix::fs::{AtFlags, CWD, StatxAttributes, StatxFlags};
+    let flags = AtFlags::NO_AUTOMOUNT | AtFlags::SYMLINK_NOFOLLOW;
+    match rustix::fs::statx(CWD, target, flags, StatxFlags::empty()) {
+        Ok(st) if st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) => {
+            st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)
+        }
+        Ok(_) | Err(rustix::io::Errno::NOSYS) => {
+            let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+                return false;
+            };
+            mount_points(&info).any(|p| Path::new(&p) == target)
+        }
+        Err(_) => false,
+    }
 }
 
 /// Mount points listed in the text of `/proc/self/mountinfo`, unescaped.

@@ -27,6 +27,11 @@ pub trait VolumeDriver: Send + Sync {
     fn get(&self, name: &str) -> Result<Option<VolumeRecord>>;
     /// Every volume, sorted by name.
     fn list(&self) -> Result<Vec<VolumeRecord>>;
+    /// Every volume's name, sorted (a driver that can should list them
+    /// without reading every record).
+    fn names(&self) -> Result<Vec<String>> {
+        Ok(self.list()?.into_iter().map(|r| r.name).collect())
+    }
     /// Makes the volume ready to be bind-mounted into a container (mounting
     /// its driver_opts filesystem if needed) and returns the host path.
     fn mount(&self, name: &str) -> Result<PathBuf>;

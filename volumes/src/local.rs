@@ -243,6 +243,13 @@ impl<M: Mounter> VolumeDriver for LocalDriver<M> {
             .map_err(state_err("list volumes in", state))
     }
 
+    fn names(&self) -> Result<Vec<String>> {
+        let state = &self.paths.state;
+        self.paths
+            .names()
+            .map_err(state_err("list volumes in", state))
+    }
+
     fn mount(&self, name: &str) -> Result<PathBuf> {
         let record = self
             .read(name)?

@@ -150,6 +150,22 @@ impl<D: VolumeDriver> Volumes<D> {
         Ok(self.driver.list()?)
     }
 
+    /// Every anonymous volume, sorted by name. Only the records of names
+    /// that an anonymous volume can have (64 hex digits) are read, so that
+    /// removing a container's anonymous volumes does not read every volume.
+    pub fn anonymous(&self) -> Result<Vec<VolumeRecord>> {
+        let mut out = Vec::new();
+        for name in self.driver.names()? {
+            if is_anonymous_name(&name)
+                && let Some(record) = self.driver.get(&name)?
+                && record.is_anonymous()
+            {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
     /// One volume.
     pub fn inspect(&self, name: &str) -> Result<VolumeRecord> {
         self.driver
@@ -205,6 +221,11 @@ fn in_use(volume: &str, users: &[String]) -> VolumeError {
 }
 
 /// 64 random hex digits, as Docker names anonymous volumes.
+/// Whether `name` has the shape of [`Volumes::create_anonymous`]'s names.
+fn is_anonymous_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn random_name() -> Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")

@@ -71,9 +71,7 @@ impl Mounter for LinuxMounter {
     }
 
     fn is_mounted(&self, target: &Path) -> io::Result<bool> {
-        let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-        let points = rcompose_runtime::rootfs::mount_points(&info);
-        Ok(points.map(PathBuf::from).any(|p| p == target))
+        Ok(rcompose_runtime::rootfs::is_mounted(target))
     }
 
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {

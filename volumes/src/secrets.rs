@@ -405,11 +405,16 @@ impl<M: Mounter> SecretFiles<M> {
             path: dir.clone(),
             source,
         };
-        if self.mounter.is_mounted(&dir).map_err(unmount_err)? {
-            self.mounter.unmount(&dir).map_err(unmount_err)?;
+        // Nothing is mounted where there is no directory: no need to read
+        // the mount table, which grows with every running container.
+        if !dir.exists() {
+            return Ok(());
         }
         if self.mounter.is_mounted(&dir).map_err(unmount_err)? {
-            return Err(unmount_err(io::Error::other("still mounted after unmount")));
+            self.mounter.unmount(&dir).map_err(unmount_err)?;
+            if self.mounter.is_mounted(&dir).map_err(unmount_err)? {
+                return Err(unmount_err(io::Error::other("still mounted after unmount")));
+            }
         }
         fsutil::remove_dir_all_if_exists(&dir).map_err(io_err("delete", &dir))
     }

@@ -95,7 +95,14 @@ impl VolumePaths {
         }))
     }
 
-    /// Every volume's record, sorted by name.
+    /// Names of the volumes stored, sorted, without reading their records.
+    pub fn names(&self) -> io::Result<Vec<String>> {
+        let mut names = volume_dirs(&self.state)?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every record, sorted by name.
     pub fn records(&self) -> io::Result<Vec<VolumeRecord>> {
         let mut out = Vec::new();
         for name in volume_dirs(&self.state)? {

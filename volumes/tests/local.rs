@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::{Scratch, assert_root};
 use nix::sys::statfs::{TMPFS_MAGIC, statfs};
-use rcompose_volumes::{LinuxMounter, LocalDriver, VolumeDriver};
+use rcompose_volumes::{HostMount, LinuxMounter, LocalDriver, Mounter as _, VolumeDriver};
 
 fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -91,4 +91,36 @@ fn a_read_only_bind_volume_refuses_writes() {
     assert_eq!(err.raw_os_error(), Some(nix::errno::Errno::EROFS as i32));
     driver.remove("ro_src").unwrap();
     assert!(scratch.mounts().is_empty());
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_mount_is_seen_exactly_at_its_mount_point() {
+    assert_root();
+    let scratch = Scratch::new();
+    let target = scratch.path().join("point");
+    fs::create_dir_all(target.join("inside")).unwrap();
+    let tmpfs = HostMount {
+        source: "tmpfs".into(),
+        target: target.clone(),
+        fstype: "tmpfs".into(),
+        options: vec!["size=1m".into()],
+    };
+    assert!(!LinuxMounter.is_mounted(&target).unwrap());
+    LinuxMounter.mount(&tmpfs).unwrap();
+    fs::create_dir(target.join("below")).unwrap();
+    assert!(LinuxMounter.is_mounted(&target).unwrap());
+    assert_eq!(scratch.mounts(), vec![target.clone()]);
+    assert!(!LinuxMounter.is_mounted(&target.join("below")).unwrap());
+    assert!(
+        !LinuxMounter
+            .is_mounted(&scratch.path().join("missing"))
+            .unwrap()
+    );
+    LinuxMounter.unmount(&target).unwrap();
+    assert!(!LinuxMounter.is_mounted(&target).unwrap());
+    assert!(
+        target.join("inside").is_dir(),
+        "the directory under the mount is back"
+    );
 }

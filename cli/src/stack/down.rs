@@ -35,7 +35,7 @@ pub struct DownArgs {
     #[arg(long, default_value = "-1", allow_negative_numbers = true)]
     lock_timeout: f64,
     /// Operations run at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = rcompose_reconciler::apply::DEFAULT_PARALLEL)]
     parallel: usize,
     /// How progress is shown.
     #[arg(long, value_enum, default_value = "auto")]

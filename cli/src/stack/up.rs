@@ -74,7 +74,7 @@ impl ConvergeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Operations run at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = rcompose_reconciler::apply::DEFAULT_PARALLEL)]
     parallel: usize,
     /// How progress is shown.
     #[arg(long, value_enum, default_value = "auto")]

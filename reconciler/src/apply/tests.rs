@@ -116,7 +116,11 @@ fn a_job_that_fails_stops_its_dependent_and_the_report_says_why() {
 
 #[test]
 fn at_most_parallel_operations_run_at_once() {
-    let yaml = "services:\n  web:\n    image: nginx:1.25\n    scale: 6\n";
+    let yaml = format!(
+        "services:\n  web:\n    image: nginx:1.25\n    scale: {}\n",
+        DEFAULT_PARALLEL + 2
+    );
+    let yaml = yaml.as_str();
     for (parallel, bound) in [(1, 1), (2, 2), (0, DEFAULT_PARALLEL)] {
         let host = host();
         host.set_call_delay(Duration::from_millis(20));

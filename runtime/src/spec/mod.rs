@@ -404,6 +404,9 @@ mod tests {
         assert_eq!(annotations["io.rcompose.service"], "web");
         let cgroups = linux(&spec).cgroups_path().clone();
         assert_eq!(cgroups, Some(PathBuf::from("/rcompose/c1")));
+        // The monitor tears a run down without libcontainer's delete, which
+        // would be needed to run poststop hooks.
+        assert!(spec.hooks().is_none());
     }
 
     #[test]

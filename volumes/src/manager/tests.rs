@@ -108,6 +108,21 @@ fn anonymous_volumes_get_64_hex_digit_names_and_the_anonymous_labels() {
 }
 
 #[test]
+fn anonymous_lists_only_anonymous_volumes_whatever_their_names() {
+    let (_dir, volumes) = volumes();
+    let labels = StringMap::new();
+    let a = volumes.create_anonymous(&labels).unwrap();
+    let b = volumes.create_anonymous(&labels).unwrap();
+    volumes.ensure(&request("shop_data", "shop")).unwrap();
+    // A named volume that merely looks like an anonymous one.
+    let lookalike = "0".repeat(64);
+    volumes.ensure(&request(&lookalike, "shop")).unwrap();
+    let mut expected = vec![a.name.as_str(), b.name.as_str()];
+    expected.sort();
+    assert_eq!(names(&volumes.anonymous().unwrap()), expected);
+}
+
+#[test]
 fn prune_removes_only_unused_anonymous_volumes_unless_all() {
     let (_dir, volumes) = volumes();
     volumes.ensure(&request("shop_data", "shop")).unwrap();
