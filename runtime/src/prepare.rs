@@ -58,13 +58,14 @@ pub enum PrepareError {
 pub fn overlay(paths: &Paths, record: &ContainerRecord) -> Result<Overlay, PrepareError> {
     let store = Store::open(&paths.state_root)?;
     let dir = paths.container_dir(&record.id);
-    let lower = record
-        .image
-        .layers
-        .iter()
-        .rev()
-        .map(|d| store.layer_path(d))
-        .collect::<Result<Vec<_>, _>>()?;
+    let etc_files = crate::store::SKELETON_FILES.iter().all(|file| {
+        let target = format!("/{file}");
+        record.config.mounts.iter().any(|m| m.target == target)
+    });
+    let mut lower = vec![store.skeleton(etc_files)?];
+    for diff_id in record.image.layers.iter().rev() {
+        lower.push(store.layer_path(diff_id)?);
+    }
     Ok(Overlay {
         lower,
         upper: dir.join("upper"),

@@ -120,6 +120,13 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// Directories of [`Store::skeleton`], mode 0755 (every container gets
+/// `/proc`, `/sys` and `/dev` mounted; `/etc` holds the files below).
+pub const SKELETON_DIRS: &[&str] = &["proc", "sys", "dev", "etc"];
+/// Empty files of [`Store::skeleton`] (what `/etc/hosts`, `/etc/hostname`
+/// and `/etc/resolv.conf` are bind-mounted over), mode 0644.
+pub const SKELETON_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+
 /// Handle on the image store of one state root.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -178,6 +185,54 @@ impl Store {
     pub fn blob(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(digest)?;
         fs::read(&path).map_err(io_err(&path))
+    }
+
+    /// The layer every container's root filesystem gets right below its
+    /// writable layer, as docker's init layer: the mount points that are
+    /// mounted over at each start, [`SKELETON_DIRS`] and, with `etc_files`
+    /// (for a container that gets all three bind-mounted), [`SKELETON_FILES`].
+    /// With them there, a start does not make them in the writable layer
+    /// (overlayfs would create each one, and copy `/etc` up, every time a
+    /// container is made). Made once, atomically, and never changed.
+    pub fn skeleton(&self, etc_files: bool) -> Result<PathBuf, StoreError> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.dir.join(match etc_files {
+            true => "skeleton-etc",
+            false => "skeleton",
+        });
+        if path.is_dir() {
+            return Ok(path);
+        }
+        let tmp = self.dir.join(format!(".skeleton-{}", std::process::id()));
+        fsutil::remove_dir_all_if_exists(&tmp).map_err(io_err(&tmp))?;
+        let made = (|| -> io::Result<()> {
+            fs::create_dir_all(&tmp)?;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
+            for dir in SKELETON_DIRS {
+                let dir = tmp.join(dir);
+                fs::create_dir(&dir)?;
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+            }
+            for file in SKELETON_FILES.iter().filter(|_| etc_files) {
+                let file = tmp.join(file);
+                fs::File::create(&file)?;
+                fs::set_permissions(&file, fs::Permissions::from_mode(0o644))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = made {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(io_err(&tmp)(e));
+        }
+        match fs::rename(&tmp, &path) {
+            Ok(()) => Ok(path),
+            // Another process made it first: theirs is the same.
+            Err(_) if path.is_dir() => {
+                let _ = fs::remove_dir_all(&tmp);
+                Ok(path)
+            }
+            Err(e) => Err(io_err(&path)(e)),
+        }
     }
 
     /// Directory of an unpacked layer (whether or not it exists).
@@ -403,6 +458,41 @@ mod tests {
         assert_eq!(store.get(&id).unwrap().id, id);
         assert_eq!(store.get(&id[7..19]).unwrap().id, id);
         assert!(matches!(store.get("nope"), Err(StoreError::NoSuchImage(_))));
+    }
+
+    #[test]
+    fn the_skeleton_holds_the_mount_points_and_is_made_once() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let bare = store.skeleton(false).unwrap();
+        let with_etc = store.skeleton(true).unwrap();
+        assert_ne!(bare, with_etc);
+        for root in [&bare, &with_etc] {
+            assert_eq!(mode(root), 0o755);
+            for dir in SKELETON_DIRS {
+                assert!(root.join(dir).is_dir(), "{dir}");
+                assert_eq!(mode(&root.join(dir)), 0o755);
+            }
+        }
+        for file in SKELETON_FILES {
+            assert!(
+                !bare.join(file).exists(),
+                "{file} only where it is mounted over"
+            );
+            let meta = fs::metadata(with_etc.join(file)).unwrap();
+            assert!(meta.is_file() && meta.len() == 0, "{file}");
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o644);
+        }
+        // Made once: a second call finds it (nothing is written again).
+        let marker = bare.join("proc/.kept");
+        fs::write(&marker, "").unwrap();
+        assert_eq!(store.skeleton(false).unwrap(), bare);
+        assert!(marker.exists());
+        // Pruning layers leaves it alone.
+        store.prune(&InUse::default()).unwrap();
+        assert!(bare.is_dir() && with_etc.is_dir());
     }
 
     #[test]
