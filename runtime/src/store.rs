@@ -120,6 +120,20 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// Renames the directory `tmp` to `path`. When someone else finished the
+/// same content first (the store's directories are named by what they
+/// hold), theirs is as good: `tmp` is dropped.
+fn move_into_place(tmp: &Path, path: PathBuf) -> Result<PathBuf, StoreError> {
+    match fs::rename(tmp, &path) {
+        Ok(()) => Ok(path),
+        Err(_) if path.is_dir() => {
+            let _ = fs::remove_dir_all(tmp);
+            Ok(path)
+        }
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
 /// Directories of [`Store::skeleton`], mode 0755 (every container gets
 /// `/proc`, `/sys` and `/dev` mounted; `/etc` holds the files below).
 pub const SKELETON_DIRS: &[&str] = &["proc", "sys", "dev", "etc"];
@@ -224,15 +238,7 @@ impl Store {
             let _ = fs::remove_dir_all(&tmp);
             return Err(io_err(&tmp)(e));
         }
-        match fs::rename(&tmp, &path) {
-            Ok(()) => Ok(path),
-            // Another process made it first: theirs is the same.
-            Err(_) if path.is_dir() => {
-                let _ = fs::remove_dir_all(&tmp);
-                Ok(path)
-            }
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        move_into_place(&tmp, path)
     }
 
     /// Directory of an unpacked layer (whether or not it exists).
@@ -282,15 +288,7 @@ impl Store {
                 actual: report.diff_id,
             });
         }
-        match fs::rename(&tmp, &final_path) {
-            Ok(()) => Ok(final_path),
-            // Someone else finished the same layer first: theirs is as good.
-            Err(_) if final_path.is_dir() => {
-                let _ = fs::remove_dir_all(&tmp);
-                Ok(final_path)
-            }
-            Err(e) => Err(io_err(&final_path)(e)),
-        }
+        move_into_place(&tmp, final_path)
     }
 
     fn index_path(&self) -> PathBuf {
