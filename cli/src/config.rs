@@ -41,7 +41,13 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode>
     let loaded = match rcompose_spec::load(&project.load_options()?) {
         Ok(l) => l,
         Err(LoadError::Invalid(diags)) => {
-            eprintln!("{diags}");
+            match args.format {
+                Format::Json => {
+                    let error = anyhow::Error::from(crate::stack::InvalidStack(diags));
+                    eprintln!("{}", crate::errors::json_error(&error));
+                }
+                Format::Yaml => eprintln!("{diags}"),
+            }
             return Ok(ExitCode::from(1));
         }
         Err(e) => return Err(e.into()),

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{ArgMatches, Command};
 
+use crate::stack::InvalidStack;
+
 /// The options whose value `json` makes the output machine-readable.
 const JSON_OPTIONS: [&str; 2] = ["format", "progress"];
 
@@ -60,13 +62,16 @@ fn asks_for_json(command: &Command, matches: &ArgMatches) -> bool {
 
 /// The exit code of a command, printing its error (with every cause) in
 /// `style`: 1 for any error, including a stack file that failed validation
-/// (whose diagnostics were printed where it was loaded).
+/// (whose diagnostics come first, each with its file:line:col).
 pub fn report(result: anyhow::Result<ExitCode>, style: ErrorStyle) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
             let text = match style {
-                ErrorStyle::Text => format!("error: {e:#}"),
+                ErrorStyle::Text => match e.downcast_ref::<InvalidStack>() {
+                    Some(invalid) => format!("{}\nerror: {e:#}", invalid.0),
+                    None => format!("error: {e:#}"),
+                },
                 ErrorStyle::Json => json_error(&e).to_string(),
             };
             // Nothing sensible is left to do when stderr itself is gone.
@@ -77,13 +82,18 @@ pub fn report(result: anyhow::Result<ExitCode>, style: ErrorStyle) -> ExitCode {
 }
 
 /// `{"error": "<top message>", "causes": ["<cause>", ...]}`, the causes
-/// outermost first.
+/// outermost first; for a stack file that did not load, also
+/// `"diagnostics": [{"file", "line", "column", "path", "message", "hint"}, ...]`.
 pub fn json_error(error: &anyhow::Error) -> serde_json::Value {
     let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "error": error.to_string(),
         "causes": causes,
-    })
+    });
+    if let Some(invalid) = error.downcast_ref::<InvalidStack>() {
+        json["diagnostics"] = invalid.0.to_json();
+    }
+    json
 }
 
 #[cfg(test)]

@@ -227,14 +227,15 @@ fn cycle(project: &ProjectArgs, host: &HostArgs, args: &SyncArgs) -> anyhow::Res
     args_here.project_directory = None;
     let mut session = match Session::open(&args_here, host, true, Vec::new()) {
         Ok(s) => s,
-        Err(e) if e.downcast_ref::<InvalidStack>().is_some() => {
+        Err(e) => {
+            let invalid = e.downcast::<InvalidStack>()?;
+            eprintln!("{}", invalid.0);
             state.seen = Some(commit.clone());
             dirs.save(&state)?;
             return Ok(Outcome::Refused(format!(
                 "commit {short} refused: its stack file is invalid (errors above); the last good commit keeps running"
             )));
         }
-        Err(e) => return Err(e),
     };
     let label = crate::stack::backend::LABEL_GIT_COMMIT.to_string();
     session

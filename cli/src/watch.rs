@@ -88,13 +88,16 @@ impl HostReconciler {
             self.args.insecure_registries.clone(),
         ) {
             Ok(s) => s,
-            Err(e) if e.downcast_ref::<InvalidStack>().is_some() => {
-                return Err(PassError::Invalid(
-                    "the stack file is invalid (errors above); the last good state keeps running"
-                        .into(),
-                ));
-            }
-            Err(e) => return Err(PassError::Invalid(format!("{e:#}"))),
+            Err(e) => match e.downcast::<InvalidStack>() {
+                Ok(invalid) => {
+                    eprintln!("{}", invalid.0);
+                    return Err(PassError::Invalid(
+                        "the stack file is invalid (errors above); the last good state keeps running"
+                            .into(),
+                    ));
+                }
+                Err(e) => return Err(PassError::Invalid(format!("{e:#}"))),
+            },
         };
         let files = input_files(&session);
         if let Some(watcher) = &mut self.watcher {

@@ -149,3 +149,54 @@ fn an_invalid_stack_file_exits_1_pointing_at_the_error() {
     assert!(stderr.contains("compose.yaml:5:9"), "{stderr}");
     assert!(stderr.contains("80:80:80:80"), "{stderr}");
 }
+
+#[test]
+fn an_invalid_stack_file_with_json_output_gets_its_diagnostics_in_the_json_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two problems: unknown keys on lines 4 and 6.
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: nginx\n    imagee: typo\n    restart: always\n    portz: []\n",
+    )
+    .unwrap();
+    let out = rcompose_in(
+        dir.path(),
+        &["-f", "compose.yaml", "plan", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    // Nothing but the one JSON object: no text diagnostics before it.
+    let error: serde_json::Value = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("stderr is not one JSON object ({e}): {}", text(&out.stderr)));
+    assert_eq!(
+        error["error"], "the stack file is invalid; nothing was changed",
+        "{error}"
+    );
+    let diagnostics = error["diagnostics"]
+        .as_array()
+        .expect("a diagnostics array");
+    let places: Vec<(u64, &str)> = diagnostics
+        .iter()
+        .map(|d| {
+            let file = d["file"].as_str().expect("a file");
+            assert!(file.ends_with("/compose.yaml"), "{d}");
+            (d["line"].as_u64().unwrap(), d["message"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(places.len(), 2, "{error}");
+    assert_eq!(places[0].0, 4, "{error}");
+    assert_eq!(places[1].0, 6, "{error}");
+    assert!(diagnostics[1]["column"].as_u64().is_some(), "{error}");
+
+    // The same file in text: every diagnostic with its place, then the error.
+    let out = rcompose_in(dir.path(), &["-f", "compose.yaml", "plan"]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("compose.yaml:4:"), "{stderr}");
+    assert!(stderr.contains("compose.yaml:6:"), "{stderr}");
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("error: the stack file is invalid; nothing was changed"),
+        "{stderr}"
+    );
+}

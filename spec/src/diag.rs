@@ -39,6 +39,20 @@ impl Diagnostic {
         self.hint = Some(hint.into());
         self
     }
+
+    /// `{"file", "line", "column", "path", "message", "hint"}` for programs;
+    /// `file`, `line` and `column` are null when it concerns no single place,
+    /// `hint` when there is none.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "file": self.pos.as_ref().map(|p| p.file.path.clone()),
+            "line": self.pos.as_ref().map(|p| p.line),
+            "column": self.pos.as_ref().map(|p| p.col),
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+        })
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -72,6 +86,11 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Every diagnostic as [`Diagnostic::to_json`], in order.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.0.iter().map(Diagnostic::to_json).collect())
+    }
+
     /// Sort by file, line and column, and drop exact repeats.
     pub fn sorted(mut self) -> Diagnostics {
         self.0.sort_by_key(key);

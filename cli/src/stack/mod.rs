@@ -26,9 +26,10 @@ use crate::ProjectArgs;
 use crate::host::HostArgs;
 use backend::HostBackend;
 
-/// A stack file that did not load: its diagnostics were printed already.
+/// A stack file that did not load, with every problem found in it. The
+/// command's error report prints them (as text, or in its JSON object).
 #[derive(Debug)]
-pub struct InvalidStack;
+pub struct InvalidStack(pub rcompose_spec::Diagnostics);
 
 impl std::fmt::Display for InvalidStack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,7 +58,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// Loads the stack (every error in it printed with file:line:col) and
+    /// Loads the stack (an invalid one is an [`InvalidStack`] error) and
     /// wires the host. With `require_file: false`, a missing stack file is
     /// not an error: the project is the one `-p` or the directory names.
     pub fn open(
@@ -70,10 +71,7 @@ impl Session {
         opts.schema_cache = Some(host.root.join("cache").join("schema"));
         let loaded = match rcompose_spec::load(&opts) {
             Ok(l) => Some(l),
-            Err(LoadError::Invalid(diags)) => {
-                eprintln!("{diags}");
-                return Err(InvalidStack.into());
-            }
+            Err(LoadError::Invalid(diags)) => return Err(InvalidStack(diags).into()),
             Err(LoadError::NoStackFile { .. }) if !require_file => None,
             Err(e) => return Err(e.into()),
         };
