@@ -68,7 +68,7 @@ pub struct ContainerFiles {
     pub resolv_conf: String,
 }
 
-impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
+impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
     /// Creates (or finds) the container's network namespace file, which the
     /// runtime then joins by path.
     pub fn ensure_netns(&self, container_id: &str) -> Result<PathBuf> {

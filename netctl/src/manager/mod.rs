@@ -150,7 +150,7 @@ pub struct Networks<N, F, D = DnsLauncher> {
     dns: D,
 }
 
-impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
+impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
     /// A manager keeping its state under `paths`.
     pub fn new(paths: NetPaths, netlink: N, firewall: F, dns: D) -> Networks<N, F, D> {
         Networks {
@@ -311,21 +311,54 @@ impl<N: Netlink, F: Firewall, D: DnsServers> Networks<N, F, D> {
             });
         }
         self.dns.stop(&self.paths, name);
-        self.netlink.remove_link(&record.bridge).await?;
+        // The bridge and the network's rules go at the same time: each waits
+        // for the kernel (RCU grace periods, some 35 ms each on a small VM),
+        // and neither needs the other gone. The bridge is deleted from a
+        // thread of its own (netlink opens its connection on that thread's
+        // runtime; a new thread is in the host's network namespace, as every
+        // thread but the short-lived ones that join a container's), while
+        // this one rewrites the rules and the DNS table without the network.
+        // The record goes last: if the bridge cannot be deleted, the network
+        // is still there for another try (and a later sync puts its rules
+        // back).
+        let (netlink, bridge) = (&self.netlink, &record.bridge);
+        let (removed, synced) = std::thread::scope(|scope| {
+            let removal = scope.spawn(move || -> Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(NetlinkError::Socket)?;
+                Ok(rt.block_on(netlink.remove_link(bridge))?)
+            });
+            let synced = self.sync_without(false, Some(name));
+            let removed = removal
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (removed, synced)
+        });
+        removed?;
         fsutil::remove_dir_all_if_exists(&self.paths.network_dir(name))
             .map_err(state(format!("remove the state of network {name}")))?;
-        self.sync(false)
+        synced
     }
 
     /// Rewrites the DNS table and the nftables table from the records; with
     /// no network left, our nftables table is deleted. Unless `force`, an
     /// nftables table equal to the last one applied is left alone.
     fn sync(&self, force: bool) -> Result<()> {
-        let networks = self.list()?;
-        let endpoints = self
+        self.sync_without(force, None)
+    }
+
+    /// [`Self::sync`] as if the network `without` (whose record is about to
+    /// go) were gone already.
+    fn sync_without(&self, force: bool, without: Option<&str>) -> Result<()> {
+        let mut networks = self.list()?;
+        networks.retain(|n| Some(n.name.as_str()) != without);
+        let mut endpoints = self
             .paths
             .all_endpoints()
             .map_err(state("list endpoints"))?;
+        endpoints.retain(|e| Some(e.network.as_str()) != without);
         let table = DnsTable {
             networks: networks
                 .iter()

@@ -206,6 +206,26 @@ fn a_network_in_use_is_kept_and_removing_the_last_deletes_our_table() {
 }
 
 #[test]
+fn a_bridge_that_cannot_be_deleted_keeps_the_network_for_another_try() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    let record = block_on(net.ensure_network(&network("front"))).unwrap();
+    net.netlink.fail_on_call(1);
+    assert!(block_on(net.remove_network("front")).is_err());
+    // The record is kept, so the network can be removed again; its rules
+    // went with the first try (they are made again by the next sync).
+    assert!(net.paths.network_dir("front").join("network.json").exists());
+    assert!(net.netlink.links().contains(&record.bridge));
+    block_on(net.remove_network("front")).unwrap();
+    assert!(!net.paths.network_dir("front").exists());
+    assert!(net.netlink.links().is_empty());
+    assert_eq!(
+        net.firewall.calls().last(),
+        Some(&crate::firewall::Call::Remove)
+    );
+}
+
+#[test]
 fn an_internal_first_network_gives_no_default_route_and_the_next_routed_one_does() {
     let dir = tempfile::tempdir().unwrap();
     let net = manager(&dir, &[]);
