@@ -314,21 +314,18 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
 
     /// Detaches a container from every network and removes its namespace.
     ///
-    /// Its veths are deleted before the network lock is taken: no other
-    /// operation uses them, and a delete waits for the kernel (an RCU grace
-    /// period, 15–25 ms), which would make every other container's connect
-    /// or removal wait too.
+    /// What belongs to the container alone goes before the network lock is
+    /// taken: its veths (a delete waits for the kernel, an RCU grace period
+    /// of 15–25 ms), its namespace mount and its hosts files. Under the lock,
+    /// which every other container's connect or removal waits for, only its
+    /// leases and endpoint records go and the shared tables are made again.
+    /// A prune that runs in between finds endpoints whose namespace is gone
+    /// and forgets them the same way.
     pub async fn remove_container(&self, container_id: &str) -> Result<()> {
         let mut first_error = None;
         for endpoint in self.endpoints_of_container(container_id)? {
             if let Err(e) = self.netlink.remove_link(&endpoint.host_veth).await {
                 first_error.get_or_insert(NetworkError::from(e));
-            }
-        }
-        let _lock = self.lock()?;
-        for endpoint in self.endpoints_of_container(container_id)? {
-            if let Err(e) = self.forget_locked(container_id, &endpoint.network) {
-                first_error.get_or_insert(e);
             }
         }
         if let Err(e) = netns::remove(&self.paths.netns(container_id)) {
@@ -337,6 +334,12 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
         let files = self.paths.container_files(container_id);
         if let Err(e) = fsutil::remove_dir_all_if_exists(&files) {
             first_error.get_or_insert(state(format!("remove {}", files.display()))(e));
+        }
+        let _lock = self.lock()?;
+        for endpoint in self.endpoints_of_container(container_id)? {
+            if let Err(e) = self.forget_locked(container_id, &endpoint.network) {
+                first_error.get_or_insert(e);
+            }
         }
         self.sync(false)?;
         first_error.map_or(Ok(()), Err)
