@@ -284,8 +284,14 @@ fn open(
 
 /// Removes a container's cgroup (best effort; gone already is fine).
 pub fn remove(id: &str) {
+    remove_path(&cgroups_path(id));
+}
+
+/// Removes the cgroup `cgroups_path` from the hierarchies under
+/// [`CGROUP_ROOT`] (see [`remove_under`]).
+pub fn remove_path(cgroups_path: &str) {
     if let Some(layout) = Layout::detect() {
-        remove_under(Path::new(CGROUP_ROOT), layout, &cgroups_path(id));
+        remove_under(Path::new(CGROUP_ROOT), layout, cgroups_path);
     }
 }
 

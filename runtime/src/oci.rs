@@ -204,13 +204,7 @@ impl OciRuntime {
     /// opens a cgroup manager (two reads of `/proc/self/mountinfo` per
     /// controller, a file that grows with every running container).
     pub fn forget_exited(&self, id: &str, cgroups_path: &str) -> std::io::Result<()> {
-        if let Some(layout) = crate::cgroups::Layout::detect() {
-            crate::cgroups::remove_under(
-                Path::new(crate::cgroups::CGROUP_ROOT),
-                layout,
-                cgroups_path,
-            );
-        }
+        crate::cgroups::remove_path(cgroups_path);
         crate::fsutil::remove_dir_all_if_exists(&self.root.join(id))
     }
 
