@@ -227,7 +227,8 @@ impl Store {
                 fs::create_dir(&dir)?;
                 fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
             }
-            for file in SKELETON_FILES.iter().filter(|_| etc_files) {
+            let files: &[&str] = if etc_files { SKELETON_FILES } else { &[] };
+            for file in files {
                 let file = tmp.join(file);
                 fs::File::create(&file)?;
                 fs::set_permissions(&file, fs::Permissions::from_mode(0o644))?;
