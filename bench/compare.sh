@@ -11,7 +11,7 @@
 #   down      `down -v`
 # then the start latency of one container (run detached, then its first log
 # line through `logs --follow`), and the resident memory of rcompose, of the
-# per-container monitors (`rcompose __monitor`) and of docker's per-container
+# per-container monitors (`rcompose-monitor`) and of docker's per-container
 # shims. Prints medians and the ratio rcompose / docker compose as markdown.
 # Goals (issue 8): cold up and down at N=20 at least 10x faster than docker
 # compose; no-op up at most 20 ms; monitor RSS at most 2 MiB per container.
@@ -535,7 +535,9 @@ sample_memory() {
   for pid in $(ls /proc | grep -x '[0-9]*'); do
     cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
     case $cmd in
-      "$rcompose __monitor $RCOMPOSE_ROOT "*) kind=monitor ;;
+      # A monitor starting a run, or (most of its life) watching it as
+      # rcompose-monitor, or as rcompose itself where that is missing.
+      "$rcompose __monitor $RCOMPOSE_ROOT "* | "$rcompose-monitor __supervise-"*" $RCOMPOSE_ROOT "* | "$rcompose __supervise-"*" $RCOMPOSE_ROOT "*) kind=monitor ;;
       "$rcompose __dns "*) kind=rcompose-dns ;;
       *containerd-shim*"$tmp/containerd/"*) kind=shim ;;
       "dockerd "*"$DOCKER_HOST"*) kind=dockerd ;;
@@ -767,7 +769,7 @@ for kind in monitor rcompose-init rcompose-dns shim docker-init containerd docke
   done
 done
 echo
-echo "monitor: \`rcompose __monitor\`, one per container; rcompose-init: the container's"
+echo "monitor: \`rcompose-monitor\` (\`rcompose __monitor\` while it starts a run), one per container; rcompose-init: the container's"
 echo "PID 1 with \`init: true\` (the rcompose binary too); rcompose-dns: the network's DNS"
 echo "server; shim: \`containerd-shim-runc-v2\`, docker's one per container; docker-init:"
 echo "docker's PID 1 with \`init: true\` (tini). VmRSS counts shared pages (the binary's"

@@ -165,6 +165,16 @@ fn main() -> ExitCode {
         let code = rcompose_runtime::monitor::main(&args[2..]);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    // A monitor's healthcheck probe is exec'd into its container from here.
+    if args.get(1).map(String::as_str) == Some(rcompose_runtime::probe::PROBE_ARG) {
+        let code = rcompose_runtime::probe::helper_main(&args[2..]);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    // Where `rcompose-monitor` is missing, a started run is watched here.
+    if args.get(1).map(String::as_str) == Some(rcompose_runtime::monitor::SUPERVISE_ARG) {
+        let code = rcompose_runtime::monitor::supervise_main(&args[2..]);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     // A network's DNS server is this binary too, detached by `network create`.
     // It and `oci` log errors only unless RCOMPOSE_LOG says otherwise.
     if args.get(1).map(String::as_str) == Some(rcompose_netctl::dns::DAEMON_SUBCOMMAND) {

@@ -102,6 +102,22 @@ fn a_container_runs_logs_execs_stops_and_is_removed_with_its_image() {
             .any(|l| l.starts_with("web ") && l.contains("running")),
         "{listed}"
     );
+    // Once the run started, its monitor became the small `rcompose-monitor`
+    // beside the binary, with the same pid and the container still its child.
+    let running: serde_json::Value =
+        serde_json::from_str(&env.ok(&["container", "inspect", "web"])).unwrap();
+    let monitor = running["state"]["monitor_pid"].as_i64().unwrap();
+    let exe = std::fs::read_link(format!("/proc/{monitor}/exe")).unwrap();
+    assert_eq!(
+        exe.file_name().unwrap(),
+        "rcompose-monitor",
+        "{}",
+        exe.display()
+    );
+    let pid = running["state"]["pid"].as_i64().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid = stat.rsplit(") ").next().unwrap().split(' ').nth(1).unwrap();
+    assert_eq!(ppid, monitor.to_string());
     let stats = env.ok(&["container", "stats", "web"]);
     assert!(
         stats.lines().nth(1).is_some_and(|l| l.starts_with("web")),

@@ -306,8 +306,16 @@ pub fn remove_path(cgroups_path: &str) {
 /// manager, which reads `/proc/self/mountinfo` twice per controller (some
 /// 16 reads of a file that grows with every container's mounts).
 pub fn remove_under(root: &Path, layout: Layout, cgroups_path: &str) {
+    for dir in dirs_under(root, layout, cgroups_path) {
+        remove_tree(&dir);
+    }
+}
+
+/// Where the cgroup `cgroups_path` can be under `root`: `<root>/<path>` on
+/// v2, `<root>/<controller>/<path>` on v1.
+fn dirs_under(root: &Path, layout: Layout, cgroups_path: &str) -> Vec<PathBuf> {
     let rel = cgroups_path.trim_start_matches('/');
-    let dirs: Vec<PathBuf> = match layout {
+    match layout {
         Layout::Unified => vec![root.join(rel)],
         // Controllers mounted together appear once as a directory
         // (`cpu,cpuacct`) and again as symbolic links (`cpu`): skip links.
@@ -318,10 +326,29 @@ pub fn remove_under(root: &Path, layout: Layout, cgroups_path: &str) {
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.path().join(rel))
             .collect(),
-    };
-    for dir in dirs {
-        remove_tree(&dir);
     }
+}
+
+/// Kills every process in the cgroup `cgroups_path` and its children, in
+/// every hierarchy under [`CGROUP_ROOT`], without removing anything.
+pub fn kill_path(cgroups_path: &str) {
+    if let Some(layout) = Layout::detect() {
+        for dir in dirs_under(Path::new(CGROUP_ROOT), layout, cgroups_path) {
+            kill_tree(&dir);
+        }
+    }
+}
+
+fn kill_tree(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            kill_tree(&entry.path());
+        }
+    }
+    kill_members(dir);
 }
 
 fn remove_tree(dir: &Path) {
@@ -333,17 +360,7 @@ fn remove_tree(dir: &Path) {
             remove_tree(&entry.path());
         }
     }
-    let kill = dir.join("cgroup.kill");
-    if kill.exists() {
-        let _ = std::fs::write(&kill, "1");
-    } else if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
+    kill_members(dir);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     let mut backoff = crate::container::Backoff::default();
     loop {
@@ -355,6 +372,22 @@ fn remove_tree(dir: &Path) {
             return;
         }
         backoff.sleep();
+    }
+}
+
+/// SIGKILL to the processes of one cgroup directory (v2's `cgroup.kill`,
+/// else each pid of `cgroup.procs`).
+fn kill_members(dir: &Path) {
+    let kill = dir.join("cgroup.kill");
+    if kill.exists() {
+        let _ = std::fs::write(&kill, "1");
+    } else if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
 }
 

@@ -17,10 +17,19 @@
 //! <run_dir> <id>` with its stdout a pipe. It detaches (setsid, fork), then
 //! writes one line on that pipe, `started <pid>` or `error <message>`, and
 //! closes it. Its stderr is the container's `monitor.log`.
+//!
+//! Hand-over: starting a run takes most of the program (libcontainer, the
+//! spec, the bundle); watching it takes little. Once a run is started the
+//! monitor execs, keeping its pid (so the container stays its child), its
+//! signal mask, the container's lock and the run's output pipes, into
+//! [`SUPERVISE_ARG`] of a smaller program: `<exe>-monitor` beside its own
+//! executable (`rcompose-monitor` for `rcompose`) when there is one, else its
+//! own executable again. Only the pages that watching touches are then
+//! mapped. For a restart it execs back into `<exe> __monitor … --resume`.
 
 use std::fs::File;
 use std::io::Write as _;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd as _, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -39,6 +48,11 @@ use crate::{cgroups, prepare};
 
 /// The hidden sub-command that runs a monitor.
 pub const MONITOR_ARG: &str = "__monitor";
+/// The hidden sub-command that watches a started run (see the hand-over).
+pub const SUPERVISE_ARG: &str = "__supervise-1";
+/// After [`MONITOR_ARG`]'s three arguments: the monitor comes back to start
+/// the next run of a container it holds the lock of.
+const RESUME_FLAG: &str = "--resume";
 /// Time given to a dead container's pipes to drain.
 const DRAIN: Duration = Duration::from_secs(2);
 /// Default grace period between the stop signal and SIGKILL.
@@ -51,16 +65,39 @@ pub struct StopRequest {
     pub timeout_secs: Option<u64>,
 }
 
-/// Runs a monitor; `args` are `[state_root, run_dir, id]`. Returns the exit code.
+/// Runs a monitor; `args` are `[state_root, run_dir, id]`, or those and
+/// `--resume <lock fd> <backoff>` after a run's hand-over. Returns the exit code.
 pub fn main(args: &[String]) -> i32 {
-    let [state_root, run_dir, id] = args else {
-        eprintln!("usage: {MONITOR_ARG} <state_root> <run_dir> <id>");
-        return 2;
+    let (state_root, run_dir, id, resume) = match args {
+        [state_root, run_dir, id] => (state_root, run_dir, id, None),
+        [state_root, run_dir, id, flag, lock, backoff] if flag == RESUME_FLAG => {
+            (state_root, run_dir, id, Some((lock, backoff)))
+        }
+        _ => {
+            eprintln!("usage: {MONITOR_ARG} <state_root> <run_dir> <id>");
+            return 2;
+        }
     };
     let paths = Paths {
         state_root: state_root.into(),
         run_dir: run_dir.into(),
     };
+    if let Some((lock, backoff)) = resume {
+        let resumed = inherited_fd(lock).and_then(|lock| {
+            let backoff = parse_backoff(backoff)?;
+            let mut monitor = Monitor::new(paths, id)?;
+            monitor.reported = true;
+            monitor.lock = Some(lock);
+            Ok((monitor, backoff))
+        });
+        return match resumed {
+            Ok((mut monitor, backoff)) => monitor.run(backoff),
+            Err(message) => {
+                eprintln!("monitor: cannot resume: {message}");
+                1
+            }
+        };
+    }
     if let Err(message) = detach() {
         report(&format!("error {message}"));
         return 1;
@@ -68,7 +105,7 @@ pub fn main(args: &[String]) -> i32 {
     // One monitor per container: a second start while the first monitor is
     // still preparing the run (its launcher killed, say) answers for it.
     let lock_path = paths.container_dir(id).join("monitor.lock");
-    let _lock = match File::options()
+    let lock = match File::options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -103,7 +140,220 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
-    monitor.run()
+    monitor.lock = Some(lock.into());
+    monitor.run(Backoff::new())
+}
+
+/// Watches a run another monitor program started and handed over; `args`
+/// are those [`Monitor::hand_over`] passes. Returns the exit code.
+pub fn supervise_main(args: &[String]) -> i32 {
+    let handed = HandOver::parse(args).and_then(|h| {
+        let paths = Paths {
+            state_root: h.state_root.into(),
+            run_dir: h.run_dir.into(),
+        };
+        let mut monitor = Monitor::new(paths, &h.id)?;
+        monitor.reported = true;
+        monitor.lock = Some(h.lock);
+        monitor.program = PathBuf::from(&h.program[0]);
+        Ok((monitor, h.run, h.backoff, h.program))
+    });
+    let (mut monitor, run, mut backoff, program) = match handed {
+        Ok(handed) => handed,
+        Err(message) => {
+            eprintln!("monitor: cannot take over the run: {message}");
+            return 1;
+        }
+    };
+    if let Some(code) = monitor.watch(run, &mut backoff) {
+        return code;
+    }
+    let message = monitor.resume(&program, &backoff);
+    monitor.set_final(Status::Exited, false);
+    monitor.update(|s| s.error = Some(format!("failed to restart: {message}")));
+    eprintln!("monitor: failed to restart: {message}");
+    1
+}
+
+/// What a run's hand-over passes to the program that watches it.
+struct HandOver {
+    state_root: String,
+    run_dir: String,
+    id: String,
+    /// The program that starts runs, and its sub-command.
+    program: [String; 2],
+    lock: OwnedFd,
+    run: Run,
+    backoff: Backoff,
+}
+
+impl HandOver {
+    /// `[state_root, run_dir, id, program, sub-command, lock fd, pid,
+    /// stdout fd or -, stderr fd or -, start time in ns since the epoch,
+    /// backoff]`.
+    fn parse(args: &[String]) -> Result<HandOver, String> {
+        let [
+            state_root,
+            run_dir,
+            id,
+            program,
+            command,
+            lock,
+            pid,
+            stdout,
+            stderr,
+            started,
+            backoff,
+        ] = args
+        else {
+            return Err(format!("expected 11 arguments, got {}", args.len()));
+        };
+        let number = |what: &str, text: &str| {
+            text.parse::<i64>()
+                .map_err(|_| format!("bad {what}: {text:?}"))
+        };
+        let optional_fd = |text: &str| match text {
+            "-" => Ok(None),
+            fd => inherited_fd(fd).map(Some),
+        };
+        let pid = Pid::from_raw(number("pid", pid)? as i32);
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(pid.as_raw()).ok_or("no pid")?,
+            rustix::process::PidfdFlags::empty(),
+        )
+        .map_err(|e| format!("failed to open pidfd: {e}"))?;
+        let started_at =
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(number("start time", started)? as u64);
+        let ran_for = SystemTime::now()
+            .duration_since(started_at)
+            .unwrap_or_default();
+        Ok(HandOver {
+            state_root: state_root.clone(),
+            run_dir: run_dir.clone(),
+            id: id.clone(),
+            program: [program.clone(), command.clone()],
+            lock: inherited_fd(lock)?,
+            run: Run {
+                pid,
+                pidfd,
+                stdout: optional_fd(stdout)?,
+                stderr: optional_fd(stderr)?,
+                started: Instant::now()
+                    .checked_sub(ran_for)
+                    .unwrap_or_else(Instant::now),
+                started_at,
+            },
+            backoff: parse_backoff(backoff)?,
+        })
+    }
+}
+
+/// The arguments after [`SUPERVISE_ARG`] that hand `run` over (read back by
+/// [`HandOver::parse`]); `program` starts the next run.
+fn hand_over_args(
+    paths: &Paths,
+    id: &str,
+    program: &std::path::Path,
+    lock: &OwnedFd,
+    run: &Run,
+    backoff: &Backoff,
+) -> Vec<String> {
+    let fd_arg = |fd: &Option<OwnedFd>| {
+        fd.as_ref()
+            .map_or_else(|| "-".to_string(), |fd| fd.as_raw_fd().to_string())
+    };
+    let started = run
+        .started_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    vec![
+        paths.state_root.display().to_string(),
+        paths.run_dir.display().to_string(),
+        id.to_string(),
+        program.display().to_string(),
+        MONITOR_ARG.to_string(),
+        lock.as_raw_fd().to_string(),
+        run.pid.as_raw().to_string(),
+        fd_arg(&run.stdout),
+        fd_arg(&run.stderr),
+        started.to_string(),
+        backoff_arg(backoff),
+    ]
+}
+
+/// Takes an fd passed across exec, closed again on the next exec.
+#[allow(unsafe_code)]
+fn inherited_fd(text: &str) -> Result<OwnedFd, String> {
+    use std::os::fd::FromRawFd as _;
+    let fd: i32 = text
+        .parse()
+        .ok()
+        .filter(|fd| *fd > 2)
+        .ok_or_else(|| format!("bad file descriptor {text:?}"))?;
+    // Valid, and ours alone: the monitor that exec'd this program passed it.
+    rustix::io::fcntl_getfd(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
+        .map_err(|e| format!("file descriptor {fd}: {e}"))?;
+    // SAFETY: checked open above; nothing else in this process owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_cloexec(&fd, true)?;
+    Ok(fd)
+}
+
+fn set_cloexec(fd: &OwnedFd, on: bool) -> Result<(), String> {
+    let flags = match on {
+        true => rustix::io::FdFlags::CLOEXEC,
+        false => rustix::io::FdFlags::empty(),
+    };
+    rustix::io::fcntl_setfd(fd, flags).map_err(|e| format!("failed to set the fd's flags: {e}"))
+}
+
+fn parse_backoff(text: &str) -> Result<Backoff, String> {
+    match text {
+        "-" => Ok(Backoff::new()),
+        ms => ms
+            .parse::<u64>()
+            .map(|ms| Backoff::after(Duration::from_millis(ms)))
+            .map_err(|_| format!("bad backoff {ms:?}")),
+    }
+}
+
+fn backoff_arg(backoff: &Backoff) -> String {
+    backoff
+        .last()
+        .map_or_else(|| "-".to_string(), |d| d.as_millis().to_string())
+}
+
+/// Replaces this process with `program args…`, keeping the signal mask
+/// (std's `Command` would clear it, and a stop arriving in between would
+/// then end the monitor). Returns only on failure.
+fn exec(program: &std::path::Path, args: &[String]) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    let to_c = |bytes: &[u8]| std::ffi::CString::new(bytes).map_err(|e| e.to_string());
+    let program_c = match to_c(program.as_os_str().as_bytes()) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let argv: Result<Vec<_>, _> = std::iter::once(Ok(program_c.clone()))
+        .chain(args.iter().map(|a| to_c(a.as_bytes())))
+        .collect();
+    match argv {
+        Ok(argv) => match nix::unistd::execv(&program_c, &argv) {
+            Err(e) => format!("failed to run {}: {e}", program.display()),
+        },
+        Err(e) => e,
+    }
+}
+
+/// The program a run is handed over to, and its leading arguments.
+fn supervisor(own: &std::path::Path) -> PathBuf {
+    let mut name = own.file_name().unwrap_or_default().to_os_string();
+    name.push("-monitor");
+    let small = own.with_file_name(name);
+    match small.is_file() {
+        true => small,
+        false => own.to_path_buf(),
+    }
 }
 
 /// The launch answer on behalf of the monitor that holds the container's
@@ -179,6 +429,10 @@ struct Monitor {
     signals: SignalFd,
     health: Option<HealthPolicy>,
     reported: bool,
+    /// The container's `monitor.lock`, held as long as a monitor watches it.
+    lock: Option<OwnedFd>,
+    /// The program that starts runs and probes (`rcompose`).
+    program: PathBuf,
 }
 
 impl Monitor {
@@ -210,11 +464,12 @@ impl Monitor {
             signals,
             health,
             reported: false,
+            lock: None,
+            program: std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
         })
     }
 
-    fn run(&mut self) -> i32 {
-        let mut backoff = Backoff::new();
+    fn run(&mut self, mut backoff: Backoff) -> i32 {
         loop {
             let run = match self.start_once() {
                 Ok(run) => run,
@@ -224,27 +479,94 @@ impl Monitor {
                 report(&format!("started {}", run.pid));
                 self.reported = true;
             }
-            let started = run.started;
-            let ending = self.supervise(run);
-            let state = self.finish_run(&ending);
-            let restart = should_restart(
-                &self.record.config.restart,
-                &ending.exit,
-                state.restart_count,
-                ending.stopped_by_user,
-            );
-            if !restart {
-                self.set_final(Status::Exited, ending.stopped_by_user);
-                return 0;
+            let run = self.hand_over(run, &backoff);
+            if let Some(code) = self.watch(run, &mut backoff) {
+                return code;
             }
-            let delay = backoff.next_delay(started.elapsed());
-            self.update(|s| s.status = Status::Restarting);
-            if self.wait_for_stop(delay) {
-                self.set_final(Status::Exited, true);
-                return 0;
-            }
-            self.update(|s| s.restart_count += 1);
         }
+    }
+
+    /// Execs into the program that watches runs (see the module's
+    /// hand-over), passing it `run`; gives `run` back when that fails.
+    fn hand_over(&mut self, run: Run, backoff: &Backoff) -> Run {
+        let (own, lock) = match (std::env::current_exe(), &self.lock) {
+            (Ok(own), Some(lock)) => (own, lock),
+            (Err(e), _) => {
+                eprintln!("monitor: no hand-over, own executable unknown: {e}");
+                return run;
+            }
+            (_, None) => return run,
+        };
+        let mut args = vec![SUPERVISE_ARG.to_string()];
+        args.extend(hand_over_args(
+            &self.paths,
+            &self.id,
+            &own,
+            lock,
+            &run,
+            backoff,
+        ));
+        let passed = [self.lock.as_ref(), run.stdout.as_ref(), run.stderr.as_ref()];
+        let opened = passed
+            .iter()
+            .flatten()
+            .try_for_each(|fd| set_cloexec(fd, false));
+        let error = match opened {
+            Ok(()) => exec(&supervisor(&own), &args),
+            Err(e) => e,
+        };
+        eprintln!("monitor: no hand-over, watching the run here: {error}");
+        for fd in passed.into_iter().flatten() {
+            let _ = set_cloexec(fd, true);
+        }
+        run
+    }
+
+    /// Execs back into the program that starts runs, to start the next.
+    /// Returns only on failure, with why.
+    fn resume(&mut self, program: &[String; 2], backoff: &Backoff) -> String {
+        let Some(lock) = self.lock.as_ref() else {
+            return "the monitor holds no lock".to_string();
+        };
+        if let Err(e) = set_cloexec(lock, false) {
+            return e;
+        }
+        let args = vec![
+            program[1].clone(),
+            self.paths.state_root.display().to_string(),
+            self.paths.run_dir.display().to_string(),
+            self.id.clone(),
+            RESUME_FLAG.to_string(),
+            lock.as_raw_fd().to_string(),
+            backoff_arg(backoff),
+        ];
+        exec(std::path::Path::new(&program[0]), &args)
+    }
+
+    /// Watches `run` to its end, then applies the restart policy: the
+    /// monitor's exit code, or `None` to start the next run.
+    fn watch(&mut self, run: Run, backoff: &mut Backoff) -> Option<i32> {
+        let started = run.started;
+        let ending = self.supervise(run);
+        let state = self.finish_run(&ending);
+        let restart = should_restart(
+            &self.record.config.restart,
+            &ending.exit,
+            state.restart_count,
+            ending.stopped_by_user,
+        );
+        if !restart {
+            self.set_final(Status::Exited, ending.stopped_by_user);
+            return Some(0);
+        }
+        let delay = backoff.next_delay(started.elapsed());
+        self.update(|s| s.status = Status::Restarting);
+        if self.wait_for_stop(delay) {
+            self.set_final(Status::Exited, true);
+            return Some(0);
+        }
+        self.update(|s| s.restart_count += 1);
+        None
     }
 
     fn fail(&mut self, message: &str) -> i32 {
@@ -479,9 +801,8 @@ impl Monitor {
     fn escalate(&self, run: &Run, stop: &mut StopSequence) {
         if stop.kill_at.is_some_and(|t| Instant::now() >= t) {
             stop.kill_at = None;
-            if self.oci.kill(&self.id, Signal::SIGKILL, true).is_err() {
-                let _ = nix::sys::signal::kill(run.pid, Signal::SIGKILL);
-            }
+            let _ = nix::sys::signal::kill(run.pid, Signal::SIGKILL);
+            cgroups::kill_path(&cgroups::cgroups_path(&self.id));
         }
     }
 
@@ -545,7 +866,14 @@ impl Monitor {
             args: policy.argv(),
             ..ExecProcess::default()
         };
-        match crate::probe::Probe::start(&self.oci, &self.id, &process, policy.timeout) {
+        let started = crate::probe::Probe::start(
+            &self.program,
+            &self.paths,
+            &self.id,
+            &process,
+            policy.timeout,
+        );
+        match started {
             Ok(p) => *probe = Some(p),
             Err(message) => {
                 let now = SystemTime::now();
@@ -617,6 +945,92 @@ impl Monitor {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipe_pair() -> (OwnedFd, OwnedFd) {
+        pipe().unwrap()
+    }
+
+    #[test]
+    fn a_hand_over_is_read_back_from_its_arguments() {
+        let paths = Paths {
+            state_root: "/var/lib/rcompose".into(),
+            run_dir: "/run/rcompose".into(),
+        };
+        let (lock, _lock_w) = pipe_pair();
+        let (out, _out_w) = pipe_pair();
+        let me = std::process::id() as i32;
+        let started_at = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        let run = Run {
+            pid: Pid::from_raw(me),
+            pidfd: pipe_pair().0,
+            stdout: Some(out),
+            stderr: None,
+            started: Instant::now(),
+            started_at,
+        };
+        let mut backoff = Backoff::new();
+        backoff.next_delay(Duration::ZERO);
+        let program = std::path::Path::new("/usr/bin/rcompose");
+        let args = hand_over_args(&paths, "c1", program, &lock, &run, &backoff);
+        let numbers = [lock.as_raw_fd(), run.stdout.as_ref().unwrap().as_raw_fd()];
+        // The hand-over takes ownership of the fds named in its arguments.
+        std::mem::forget(lock);
+        std::mem::forget(run);
+        let back = HandOver::parse(&args).unwrap();
+        assert_eq!(back.state_root, "/var/lib/rcompose");
+        assert_eq!(back.run_dir, "/run/rcompose");
+        assert_eq!(back.id, "c1");
+        assert_eq!(back.program, ["/usr/bin/rcompose", MONITOR_ARG]);
+        assert_eq!(back.lock.as_raw_fd(), numbers[0]);
+        assert_eq!(back.run.pid.as_raw(), me);
+        assert_eq!(
+            back.run.stdout.as_ref().map(|f| f.as_raw_fd()),
+            Some(numbers[1])
+        );
+        assert!(back.run.stderr.is_none());
+        assert_eq!(back.run.started_at, started_at);
+        assert_eq!(back.backoff.last(), backoff.last());
+        // Passed fds are closed again at the next exec.
+        let flags = rustix::io::fcntl_getfd(&back.lock).unwrap();
+        assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+    }
+
+    fn refusal(args: &[String]) -> String {
+        match HandOver::parse(args) {
+            Err(why) => why,
+            Ok(_) => panic!("{args:?} accepted"),
+        }
+    }
+
+    #[test]
+    fn a_hand_over_with_missing_or_bad_arguments_is_refused() {
+        let few = ["/var/lib/rcompose".to_string(), "/run".to_string()];
+        assert!(refusal(&few).contains("11 arguments"));
+        let mut args: Vec<String> = [
+            "/s",
+            "/r",
+            "c1",
+            "/bin/x",
+            MONITOR_ARG,
+            "1",
+            "1",
+            "-",
+            "-",
+            "0",
+            "-",
+        ]
+        .map(String::from)
+        .to_vec();
+        // fd 1 is stdout, never a passed fd.
+        assert!(refusal(&args).contains("file descriptor"));
+        args[5] = "999999".to_string();
+        assert!(refusal(&args).contains("999999"));
     }
 }
 

@@ -4,14 +4,64 @@
 //! failure with exit code -1, as Docker does.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::io::Read as _;
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use crate::container::Paths;
 use crate::health::ProbeResult;
 use crate::oci::{ExecProcess, OciRuntime, Stdio};
+
+/// The hidden sub-command that execs a probe into a container.
+pub const PROBE_ARG: &str = "__probe";
+
+/// The probe helper: `args` are `[state_root, run_dir, id, command…]`. It
+/// execs the command into the container with the helper's stderr as the
+/// command's stdout and stderr, prints the command's host pid and exits.
+pub fn helper_main(args: &[String]) -> i32 {
+    let [state_root, run_dir, id, command @ ..] = args else {
+        eprintln!("usage: {PROBE_ARG} <state_root> <run_dir> <id> <command>…");
+        return 2;
+    };
+    let paths = Paths {
+        state_root: state_root.into(),
+        run_dir: run_dir.into(),
+    };
+    let stdio = || -> std::io::Result<Stdio> {
+        let err = std::io::stderr().as_fd().try_clone_to_owned()?;
+        Ok(Stdio {
+            stdin: Some(File::open("/dev/null")?.into()),
+            stdout: Some(err.try_clone()?),
+            stderr: Some(err),
+        })
+    };
+    let stdio = match stdio() {
+        Ok(stdio) => stdio,
+        Err(e) => {
+            eprintln!("failed to set up the probe's output: {e}");
+            return 1;
+        }
+    };
+    let process = ExecProcess {
+        args: command.to_vec(),
+        ..ExecProcess::default()
+    };
+    match OciRuntime::new(paths.oci_root()).exec(id, &process, stdio) {
+        Ok(pid) => {
+            println!("{pid}");
+            0
+        }
+        Err(e) => {
+            eprintln!("{}", crate::monitor::error_chain(&e));
+            1
+        }
+    }
+}
 
 /// Output kept from one probe.
 const MAX_OUTPUT: usize = 4096;
@@ -30,9 +80,13 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Starts `process` in container `id`.
+    /// Starts `process` in container `id` through the helper `program`
+    /// ([`PROBE_ARG`]), which execs it into the container, prints its pid
+    /// and exits: the probe becomes the monitor's child (the monitor is a
+    /// subreaper), and the monitor itself never loads the container.
     pub fn start(
-        oci: &OciRuntime,
+        program: &Path,
+        paths: &Paths,
         id: &str,
         process: &ExecProcess,
         timeout: Duration,
@@ -41,17 +95,35 @@ impl Probe {
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )
         .map_err(|e| format!("failed to create a pipe: {e}"))?;
-        let write2 = write.try_clone().map_err(|e| e.to_string())?;
-        let stdin = File::open("/dev/null").map_err(|e| e.to_string())?;
-        let stdio = Stdio {
-            stdin: Some(stdin.into()),
-            stdout: Some(write),
-            stderr: Some(write2),
-        };
         let start = SystemTime::now();
-        let pid = oci
-            .exec(id, process, stdio)
-            .map_err(|e| crate::monitor::error_chain(&e))?;
+        let mut helper = Command::new(program)
+            .arg(PROBE_ARG)
+            .arg(&paths.state_root)
+            .arg(&paths.run_dir)
+            .arg(id)
+            .args(&process.args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(write)
+            .spawn()
+            .map_err(|e| format!("failed to run {}: {e}", program.display()))?;
+        let mut answer = String::new();
+        if let Some(mut out) = helper.stdout.take() {
+            let _ = out.read_to_string(&mut answer);
+        }
+        let status = helper.wait().map_err(|e| e.to_string())?;
+        let pid = match answer.trim().parse::<i32>() {
+            Ok(pid) if status.success() && pid > 0 => pid,
+            _ => {
+                let mut said = Vec::new();
+                read_available(&read, &mut said);
+                let why = String::from_utf8_lossy(&said).trim().to_string();
+                return Err(match why.is_empty() {
+                    true => format!("the probe helper failed ({status})"),
+                    false => why,
+                });
+            }
+        };
         let pidfd = rustix::process::pidfd_open(
             rustix::process::Pid::from_raw(pid).ok_or("exec returned no pid")?,
             rustix::process::PidfdFlags::empty(),
@@ -70,20 +142,10 @@ impl Probe {
 
     /// Takes whatever output is available without blocking.
     pub fn read_output(&mut self, _exited: bool) {
-        let Some(fd) = &self.output else { return };
-        let mut chunk = [0u8; 4096];
-        loop {
-            match rustix::io::read(fd, &mut chunk) {
-                Ok(0) => {
-                    self.output = None;
-                    return;
-                }
-                Ok(n) => {
-                    let room = MAX_OUTPUT.saturating_sub(self.buf.len());
-                    self.buf.extend_from_slice(&chunk[..n.min(room)]);
-                }
-                Err(_) => return,
-            }
+        if let Some(fd) = &self.output
+            && read_available(fd, &mut self.buf)
+        {
+            self.output = None;
         }
     }
 
@@ -109,5 +171,21 @@ impl Probe {
     fn result(&mut self, code: i32) -> ProbeResult {
         self.read_output(true);
         ProbeResult::new(self.start, SystemTime::now(), code, &self.buf)
+    }
+}
+
+/// Appends what `fd` (non-blocking) has now to `buf`, up to [`MAX_OUTPUT`]
+/// bytes in all; true at its end.
+fn read_available(fd: &OwnedFd, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match rustix::io::read(fd, &mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => {
+                let room = MAX_OUTPUT.saturating_sub(buf.len());
+                buf.extend_from_slice(&chunk[..n.min(room)]);
+            }
+            Err(_) => return false,
+        }
     }
 }

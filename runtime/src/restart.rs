@@ -75,6 +75,16 @@ impl Backoff {
         Self::default()
     }
 
+    /// A backoff that handed out `last` before (carried across an exec).
+    pub fn after(last: Duration) -> Self {
+        Self { last: Some(last) }
+    }
+
+    /// The delay handed out last, if any.
+    pub fn last(&self) -> Option<Duration> {
+        self.last
+    }
+
     /// Delay before the next restart of a container that ran for `ran_for`.
     pub fn next_delay(&mut self, ran_for: Duration) -> Duration {
         if ran_for >= RESET_AFTER {

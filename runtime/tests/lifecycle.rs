@@ -59,6 +59,15 @@ fn a_container_keeps_running_after_the_process_that_started_it_exits() {
         std::process::id() as i32,
         "the monitor is still our child"
     );
+    // The started run was handed over: same pid, now watching only.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", state.monitor_pid)).unwrap();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    assert_eq!(
+        args.get(1).copied(),
+        Some(rcompose_runtime::monitor::SUPERVISE_ARG.as_bytes()),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
     host.wait_for("c-detached", Duration::from_secs(10), |_| {
         host.output("c-detached") == "up\n"
     });

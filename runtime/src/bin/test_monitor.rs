@@ -2,6 +2,7 @@
 //! (the product runs it as a hidden sub-command of `rcompose`).
 //!
 //! `rcompose-test-monitor __monitor <state_root> <run_dir> <id>` runs a monitor;
+//! (and watches the run it starts, having no `-monitor` program beside it);
 //! `rcompose-test-monitor start <state_root> <run_dir> <id>` starts a created
 //! container and exits, like a short-lived `rcompose up` would.
 
@@ -24,6 +25,12 @@ fn main() {
                     std::process::exit(1);
                 }
             }
+        }
+        Some(rcompose_runtime::probe::PROBE_ARG) => {
+            std::process::exit(rcompose_runtime::probe::helper_main(&args[2..]))
+        }
+        Some(rcompose_runtime::monitor::SUPERVISE_ARG) => {
+            std::process::exit(rcompose_runtime::monitor::supervise_main(&args[2..]))
         }
         _ => std::process::exit(rcompose_runtime::monitor::main(&args[2..])),
     }
