@@ -9,8 +9,8 @@ rcompose_binary() {
   if [ -n "${RCOMPOSE_BIN:-}" ]; then
     bin=$RCOMPOSE_BIN
   else
-    log "building rcompose (cargo build --release -p rcompose-cli)"
-    (cd "$repo" && cargo build --release -p rcompose-cli >&2)
+    log "building rcompose (scripts/build.sh)"
+    (cd "$repo" && scripts/build.sh >&2)
     bin=${CARGO_TARGET_DIR:-$repo/target}/release/rcompose
   fi
   [ -x "$bin" ] || die "no rcompose binary at $bin"

@@ -17,7 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 if [ -z "${RCOMPOSE_BIN:-}" ]; then
-  cargo build --quiet --release -p rcompose-cli
+  scripts/build.sh --quiet
   RCOMPOSE_BIN=$PWD/target/release/rcompose
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/rcompose-watch-bench.XXXXXX")

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 example=${1:-webapp}
 scripts/setup.sh
-cargo build --quiet --release -p rcompose-cli
+scripts/build.sh --quiet
 bin=$PWD/target/release/rcompose
 scripts/example-image.sh "$bin"
 file=examples/$example/compose.yaml
