@@ -27,6 +27,7 @@ pub fn run_as_init(spec: &Spec) -> Result<(), ExecutorError> {
         }
         ForkResult::Parent { child } => {
             hide_command_line();
+            give_back_free_memory();
             std::process::exit(supervise(child, &all))
         }
     }
@@ -63,6 +64,16 @@ fn overwrite_args(start: usize, end: usize) {
     // reports it; the process is single-threaded here and nothing reads
     // argv through another pointer afterwards.
     unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), start as *mut u8, len) };
+}
+
+/// Hands the heap that setting up the container used and freed (the spec,
+/// the seccomp filter's compilation) back to the kernel: PID 1 lives as long
+/// as the container and needs almost none of it.
+#[allow(unsafe_code)]
+fn give_back_free_memory() {
+    // SAFETY: malloc_trim only releases free memory of the allocator; the
+    // process is single-threaded here.
+    unsafe { libc::malloc_trim(0) };
 }
 
 #[allow(unsafe_code)]
