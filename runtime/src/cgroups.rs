@@ -333,33 +333,37 @@ fn dirs_under(root: &Path, layout: Layout, cgroups_path: &str) -> Vec<PathBuf> {
 /// every hierarchy under [`CGROUP_ROOT`], without removing anything.
 pub fn kill_path(cgroups_path: &str) {
     if let Some(layout) = Layout::detect() {
-        for dir in dirs_under(Path::new(CGROUP_ROOT), layout, cgroups_path) {
-            kill_tree(&dir);
-        }
+        kill_under(Path::new(CGROUP_ROOT), layout, cgroups_path);
     }
 }
 
-fn kill_tree(dir: &Path) {
+/// [`kill_path`] in the hierarchies mounted under `root`.
+pub fn kill_under(root: &Path, layout: Layout, cgroups_path: &str) {
+    for dir in dirs_under(root, layout, cgroups_path) {
+        children_first(&dir, &kill_members);
+    }
+}
+
+/// Visits the cgroup directory `dir` and every one below it, children
+/// first (a nested cgroup would keep its parent); nothing when it is gone.
+fn children_first(dir: &Path, visit: &dyn Fn(&Path)) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            kill_tree(&entry.path());
+            children_first(&entry.path(), visit);
         }
     }
-    kill_members(dir);
+    visit(dir);
 }
 
 fn remove_tree(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_tree(&entry.path());
-        }
-    }
+    children_first(dir, &remove_one);
+}
+
+/// Kills what is left in one cgroup directory, then removes it.
+fn remove_one(dir: &Path) {
     kill_members(dir);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     let mut backoff = crate::container::Backoff::default();
@@ -429,6 +433,36 @@ mod tests {
             Layout::Unified.freezer_file(root, &p),
             PathBuf::from("/sys/fs/cgroup/rcompose/c1/cgroup.events")
         );
+    }
+
+    #[test]
+    fn a_kill_reaches_every_process_of_the_cgroup_and_removes_nothing() {
+        use std::os::unix::process::ExitStatusExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let mut inside = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let mut outside = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let nested = r.join("memory/rcompose/c1/nested");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(nested.join("cgroup.procs"), format!("{}\n", inside.id())).unwrap();
+        let other = r.join("memory/rcompose/c2");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("cgroup.procs"), format!("{}\n", outside.id())).unwrap();
+        kill_under(r, Layout::Hybrid, &cgroups_path("c1"));
+        assert_eq!(inside.wait().unwrap().signal(), Some(libc::SIGKILL));
+        assert!(nested.is_dir());
+        assert!(
+            outside.try_wait().unwrap().is_none(),
+            "another cgroup's process was killed"
+        );
+        outside.kill().unwrap();
+        outside.wait().unwrap();
     }
 
     #[test]
