@@ -83,6 +83,7 @@ pub fn main(args: &[String]) -> i32 {
         run_dir: run_dir.into(),
     };
     if let Some((lock, backoff)) = resume {
+        let files = Files::new(paths.container_dir(id));
         let resumed = inherited_fd(lock).and_then(|lock| {
             let backoff = parse_backoff(backoff)?;
             let mut monitor = Monitor::new(paths, id)?;
@@ -94,6 +95,8 @@ pub fn main(args: &[String]) -> i32 {
             Ok((mut monitor, backoff)) => monitor.run(backoff),
             Err(message) => {
                 eprintln!("monitor: cannot resume: {message}");
+                let _ = files
+                    .update(|s| exited_with_error(s, &format!("failed to restart: {message}")));
                 1
             }
         };
@@ -168,11 +171,19 @@ pub fn supervise_main(args: &[String]) -> i32 {
     if let Some(code) = monitor.watch(run, &mut backoff) {
         return code;
     }
-    let message = monitor.resume(&program, &backoff);
-    monitor.set_final(Status::Exited, false);
-    monitor.update(|s| s.error = Some(format!("failed to restart: {message}")));
-    eprintln!("monitor: failed to restart: {message}");
+    let message = format!("failed to restart: {}", monitor.resume(&program, &backoff));
+    eprintln!("monitor: {message}");
+    monitor.update(|s| exited_with_error(s, &message));
     1
+}
+
+/// The state of a container whose monitor gave up: exited, with why.
+fn exited_with_error(state: &mut ContainerState, message: &str) {
+    state.status = Status::Exited;
+    state.error = Some(message.to_string());
+    state.pid = 0;
+    state.monitor_pid = 0;
+    state.monitor_start = 0;
 }
 
 /// What a run's hand-over passes to the program that watches it.
@@ -578,11 +589,8 @@ impl Monitor {
         }
         self.teardown();
         self.update(|s| {
-            s.status = Status::Exited;
-            s.error = Some(message.to_string());
+            exited_with_error(s, message);
             s.exit_code = Some(127);
-            s.pid = 0;
-            s.monitor_pid = 0;
         });
         if !self.reported {
             report(&format!("error {message}"));
@@ -999,6 +1007,33 @@ mod tests {
         // Passed fds are closed again at the next exec.
         let flags = rustix::io::fcntl_getfd(&back.lock).unwrap();
         assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+    }
+
+    #[test]
+    fn a_monitor_that_cannot_resume_marks_the_container_exited_with_why() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            state_root: root.path().join("state"),
+            run_dir: root.path().join("run"),
+        };
+        let dir = paths.container_dir("c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = Files::new(dir);
+        files.update(|s| s.status = Status::Restarting).unwrap();
+        let args = [
+            paths.state_root.display().to_string(),
+            paths.run_dir.display().to_string(),
+            "c1".to_string(),
+            RESUME_FLAG.to_string(),
+            "999999".to_string(),
+            "-".to_string(),
+        ];
+        assert_eq!(main(&args), 1);
+        let state = files.state().unwrap();
+        assert_eq!(state.status, Status::Exited);
+        let error = state.error.unwrap_or_default();
+        assert!(error.starts_with("failed to restart: "), "{error}");
+        assert!(error.contains("999999"), "{error}");
     }
 
     fn refusal(args: &[String]) -> String {
