@@ -13,6 +13,9 @@ mod common;
 struct Env {
     cli: common::Rcompose,
     auth: std::path::PathBuf,
+    /// The test's container: a name of its own, since tests run at once and a
+    /// container's cgroup is named after it.
+    name: &'static str,
 }
 
 impl std::ops::Deref for Env {
@@ -24,24 +27,24 @@ impl std::ops::Deref for Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = self.rcompose(&["container", "rm", "--force", "web"]);
+        let _ = self.rcompose(&["container", "rm", "--force", self.name]);
     }
 }
 
-fn setup() -> (TestRegistry, Env, String) {
+fn setup(name: &'static str) -> (TestRegistry, Env, String) {
     assert!(testing::is_root(), "this test needs root");
     let registry = TestRegistry::start(true).unwrap();
     let image = registry.push_busybox("test/busybox:1", &[]).unwrap();
     let mut cli = common::Rcompose::new();
     let auth = cli.dir.path().join("auth.json");
     cli.env.push(("REGISTRY_AUTH_FILE", auth.clone()));
-    (registry, Env { cli, auth }, image)
+    (registry, Env { cli, auth, name }, image)
 }
 
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn a_pull_without_credentials_fails_with_a_clear_error_and_succeeds_with_them() {
-    let (registry, env, image) = setup();
+    let (registry, env, image) = setup("web");
     let out = env.rcompose(&["image", "pull", &image]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -59,7 +62,7 @@ fn a_pull_without_credentials_fails_with_a_clear_error_and_succeeds_with_them() 
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn a_container_runs_logs_execs_stops_and_is_removed_with_its_image() {
-    let (registry, env, image) = setup();
+    let (registry, env, image) = setup("web");
     registry.write_auth_file(&env.auth).unwrap();
     let script = "echo hello; echo to-stderr >&2; sleep 600";
     env.ok(&[
@@ -151,14 +154,14 @@ fn a_container_runs_logs_execs_stops_and_is_removed_with_its_image() {
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn exec_runs_as_the_containers_user_and_directory_unless_told_otherwise() {
-    let (registry, env, image) = setup();
+    let (registry, env, image) = setup("exec-user");
     registry.write_auth_file(&env.auth).unwrap();
     env.ok(&["image", "pull", "-q", &image]);
     let out = env.rcompose(&[
         "container",
         "create",
         "--name",
-        "web",
+        "exec-user",
         "--user",
         "nobody",
         &image,
@@ -166,24 +169,62 @@ fn exec_runs_as_the_containers_user_and_directory_unless_told_otherwise() {
         "600",
     ]);
     assert!(out.status.success(), "{out:?}");
-    env.ok(&["container", "start", "web"]);
-    let default = env.ok(&["container", "exec", "web", "id", "-u"]);
+    env.ok(&["container", "start", "exec-user"]);
+    let default = env.ok(&["container", "exec", "exec-user", "id", "-u"]);
     assert_eq!(default.trim(), "65534");
     let root = env.ok(&[
         "container",
         "exec",
         "--user",
         "root",
-        "web",
+        "exec-user",
         "sh",
         "-c",
         "id -u; pwd",
     ]);
     assert_eq!(root, "0\n/\n");
-    let missing = env.rcompose(&["container", "exec", "--user", "ghost", "web", "true"]);
+    let missing = env.rcompose(&["container", "exec", "--user", "ghost", "exec-user", "true"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&missing.stderr).contains("ghost"),
         "{missing:?}"
     );
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
+fn an_exec_gets_the_containers_seccomp_filter_and_capabilities() {
+    let (registry, env, image) = setup("exec-seccomp");
+    registry.write_auth_file(&env.auth).unwrap();
+    env.ok(&["image", "pull", "-q", &image]);
+    env.ok(&[
+        "container",
+        "run",
+        "--name",
+        "exec-seccomp",
+        &image,
+        "sleep",
+        "600",
+    ]);
+    let status = |user: &str, pid: &str| {
+        let file = format!("/proc/{pid}/status");
+        let args = [
+            "container",
+            "exec",
+            "--user",
+            user,
+            "exec-seccomp",
+            "grep",
+            "-E",
+        ];
+        let pattern = "^(Cap(Prm|Eff|Bnd)|Seccomp):";
+        env.ok(&[&args[..], &[pattern, file.as_str()]].concat())
+    };
+    let docker = "CapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\n\
+                  CapBnd:\t00000000a80425fb\nSeccomp:\t2\n";
+    assert_eq!(status("root", "1"), docker, "the container's process");
+    assert_eq!(status("root", "self"), docker, "an exec");
+    let nobody = "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n\
+                  CapBnd:\t00000000a80425fb\nSeccomp:\t2\n";
+    assert_eq!(status("65534", "self"), nobody, "an exec as another user");
 }

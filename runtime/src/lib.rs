@@ -21,6 +21,7 @@ pub mod reference;
 pub mod registry;
 pub mod restart;
 pub mod rootfs;
+pub mod seccomp_filter;
 pub mod spec;
 pub mod store;
 #[cfg(feature = "testing")]

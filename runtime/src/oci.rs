@@ -11,6 +11,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::tenant_builder::TenantContainerBuilder;
@@ -21,6 +22,8 @@ use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::sys::signal::Signal;
 use oci_spec::OciSpecError;
 use oci_spec::runtime::{Capabilities, LinuxCapabilities, Process, Spec, UserBuilder};
+
+use crate::seccomp_filter::Filter;
 
 /// Why an OCI runtime operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,9 @@ pub enum OciError {
     /// No container with that id in this root.
     #[error("container {0} does not exist")]
     NotFound(String),
+    /// The seccomp program the bundle's spec names could not be read.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp_filter::FilterError),
 }
 
 /// Standard streams handed to the container's process.
@@ -124,8 +130,12 @@ impl OciRuntime {
             path: self.root.clone(),
             source,
         })?;
+        let filter = Filter::for_bundle(bundle)?.map(Arc::new);
         let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(InitExecutor { init: opts.init })
+            .with_executor(InitExecutor {
+                init: opts.init,
+                filter,
+            })
             .with_root_path(&self.root)
             .map_err(runtime_err("create", id))?
             .with_pid_file(opts.pid_file.as_ref())
@@ -211,8 +221,15 @@ impl OciRuntime {
     /// Runs an extra process inside a running container; returns its host pid.
     /// With `process.console_socket` it gets a pseudo-terminal instead of `stdio`.
     pub fn exec(&self, id: &str, process: &ExecProcess, stdio: Stdio) -> Result<i32, OciError> {
+        // libcontainer gives an exec no seccomp filter of its own: the
+        // container's program, when the spec handed it over, is loaded here.
+        let bundle = self.load(id)?.bundle().clone();
+        let filter = Filter::for_bundle(&bundle)?.map(Arc::new);
         let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(InitExecutor { init: false })
+            .with_executor(InitExecutor {
+                init: false,
+                filter,
+            })
             .with_root_path(&self.root)
             .map_err(runtime_err("exec in", id))?
             .with_console_socket(process.console_socket.as_ref());
@@ -410,14 +427,23 @@ pub struct ExecProcess {
     pub console_socket: Option<PathBuf>,
 }
 
-/// Runs the container's command, optionally under the built-in init.
+/// Runs the container's command, optionally under the built-in init, after
+/// loading the seccomp program the spec handed over (`seccomp_filter`).
 #[derive(Clone)]
 struct InitExecutor {
     init: bool,
+    filter: Option<Arc<Filter>>,
 }
 
 impl Executor for InitExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let filter = self.filter.as_deref();
+        Filter::check(spec, filter).map_err(|e| ExecutorError::Other(e.to_string()))?;
+        if let Some(filter) = filter {
+            filter
+                .install()
+                .map_err(|e| ExecutorError::Other(e.to_string()))?;
+        }
         // The monitor blocks the signals it takes through a signalfd; a blocked
         // mask survives exec, so the workload gets a clean one.
         let empty = nix::sys::signal::SigSet::empty();

@@ -43,6 +43,9 @@ pub enum PrepareError {
     /// The spec could not be built.
     #[error("invalid container settings")]
     Spec(#[from] spec::SpecError),
+    /// The seccomp profile could not be compiled or kept.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp_filter::FilterError),
     /// The spec could not be written.
     #[error("failed to write {path}")]
     Write {
@@ -121,8 +124,9 @@ pub fn bundle(paths: &Paths, record: &ContainerRecord) -> Result<Prepared, Prepa
         cgroup_mounts: &mounts,
         host_bounding: host_bounding(),
     };
-    let spec = spec::build_spec(&input)?;
+    let mut spec = spec::build_spec(&input)?;
     let bundle = paths.container_dir(&record.id).join("bundle");
+    crate::seccomp_filter::prepare(&mut spec, &paths.state_root.join("seccomp"), &bundle)?;
     let path = bundle.join("config.json");
     let json = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other);
     json.and_then(|bytes| crate::fsutil::write_atomic_unsynced(&path, &bytes))

@@ -93,15 +93,31 @@ fn masked_paths_read_empty_and_proc_sys_is_read_only() {
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn the_capability_set_is_dockers_default_and_cap_add_extends_it() {
     let host = Host::new(&[]);
-    let caps = host.config(&["grep", "^CapEff", "/proc/self/status"]);
-    let (_, output) = host.run_to_end("c-caps", caps);
-    assert!(output.contains("00000000a80425fb"), "{output}");
-    let mut more = host.config(&["grep", "^CapEff", "/proc/self/status"]);
+    // The capabilities loading the seccomp filter needed are gone again.
+    let status = [
+        "grep",
+        "-E",
+        "^(Cap(Inh|Prm|Eff|Bnd|Amb)|Seccomp):",
+        "/proc/self/status",
+    ];
+    let (_, output) = host.run_to_end("c-caps", host.config(&status));
+    let default = "CapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\n\
+                   CapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000000\nSeccomp:\t2\n";
+    assert_eq!(output, default);
+    let mut more = host.config(&status);
     more.cap_add = vec!["NET_ADMIN".into()];
-    more.cap_drop = vec!["MKNOD".into()];
+    more.cap_drop = vec!["MKNOD".into(), "SETPCAP".into()];
     let (_, output) = host.run_to_end("c-caps2", more);
-    // + NET_ADMIN (bit 12), - MKNOD (bit 27)
-    assert!(output.contains("00000000a00435fb"), "{output}");
+    // + NET_ADMIN (bit 12), - MKNOD (bit 27), - SETPCAP (bit 8)
+    let fewer = "CapInh:\t0000000000000000\nCapPrm:\t00000000a00434fb\nCapEff:\t00000000a00434fb\n\
+                 CapBnd:\t00000000a00434fb\nCapAmb:\t0000000000000000\nSeccomp:\t2\n";
+    assert_eq!(output, fewer);
+    let mut nobody = host.config(&status);
+    nobody.user = Some("65534".into());
+    let (_, output) = host.run_to_end("c-caps3", nobody);
+    let none = "CapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n\
+                CapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000000\nSeccomp:\t2\n";
+    assert_eq!(output, none);
 }
 
 #[test]
@@ -110,6 +126,13 @@ fn a_syscall_the_seccomp_profile_blocks_fails_with_eperm() {
     let host = host_with_probe();
     let (_, output) = host.run_to_end("c-seccomp", host.config(&["probe", "keyctl"]));
     assert_eq!(output.trim(), "keyctl: EPERM");
+    // A rule on an argument: personality(2) only with the values Docker allows.
+    let (_, output) = host.run_to_end("c-persona", host.config(&["probe", "personality"]));
+    assert_eq!(output.trim(), "personality: EPERM");
+    let mut free = host.config(&["probe", "personality"]);
+    free.security_opt = vec!["seccomp=unconfined".into()];
+    let (_, output) = host.run_to_end("c-persona-free", free);
+    assert_eq!(output.trim(), "personality: ok");
     let mut unconfined = host.config(&["probe", "keyctl"]);
     unconfined.security_opt = vec!["seccomp=unconfined".into()];
     let (_, output) = host.run_to_end("c-unconfined", unconfined);
