@@ -130,7 +130,8 @@ impl Runtime {
         };
         let path = files.path("container.json");
         fsutil::write_json(&path, &record).map_err(io_err(&path))?;
-        files.update(|s| *s = ContainerState::default())?;
+        // No state.json yet: a missing one reads as the default state
+        // (created), so the first one written is the monitor's.
         Ok(record)
     }
 
