@@ -41,6 +41,14 @@ fn setup(name: &'static str) -> (TestRegistry, Env, String) {
     (registry, Env { cli, auth, name }, image)
 }
 
+/// `setup`, with the image already pulled.
+fn setup_pulled(name: &'static str) -> (TestRegistry, Env, String) {
+    let (registry, env, image) = setup(name);
+    registry.write_auth_file(&env.auth).unwrap();
+    env.ok(&["image", "pull", "-q", &image]);
+    (registry, env, image)
+}
+
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn a_pull_without_credentials_fails_with_a_clear_error_and_succeeds_with_them() {
@@ -154,9 +162,7 @@ fn a_container_runs_logs_execs_stops_and_is_removed_with_its_image() {
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn exec_runs_as_the_containers_user_and_directory_unless_told_otherwise() {
-    let (registry, env, image) = setup("exec-user");
-    registry.write_auth_file(&env.auth).unwrap();
-    env.ok(&["image", "pull", "-q", &image]);
+    let (_registry, env, image) = setup_pulled("exec-user");
     let out = env.rcompose(&[
         "container",
         "create",
@@ -194,9 +200,7 @@ fn exec_runs_as_the_containers_user_and_directory_unless_told_otherwise() {
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
 fn an_exec_gets_the_containers_seccomp_filter_and_capabilities() {
-    let (registry, env, image) = setup("exec-seccomp");
-    registry.write_auth_file(&env.auth).unwrap();
-    env.ok(&["image", "pull", "-q", &image]);
+    let (_registry, env, image) = setup_pulled("exec-seccomp");
     env.ok(&[
         "container",
         "run",

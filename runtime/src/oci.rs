@@ -11,7 +11,6 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::tenant_builder::TenantContainerBuilder;
@@ -130,12 +129,10 @@ impl OciRuntime {
             path: self.root.clone(),
             source,
         })?;
-        let filter = Filter::for_bundle(bundle)?.map(Arc::new);
+        // Read once here for the seccomp program and the OOM-killer setting.
+        let spec = Filter::spec_of(bundle)?;
         let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(InitExecutor {
-                init: opts.init,
-                filter,
-            })
+            .with_executor(InitExecutor::new(opts.init, &spec, bundle)?)
             .with_root_path(&self.root)
             .map_err(runtime_err("create", id))?
             .with_pid_file(opts.pid_file.as_ref())
@@ -150,7 +147,7 @@ impl OciRuntime {
             .with_detach(true)
             .build()
             .map_err(runtime_err("create", id))?;
-        apply_oom_killer_setting(bundle, &container);
+        apply_oom_killer_setting(&spec, &container);
         Ok(container.pid().map_or(0, |p| p.as_raw()))
     }
 
@@ -224,12 +221,9 @@ impl OciRuntime {
         // libcontainer gives an exec no seccomp filter of its own: the
         // container's program, when the spec handed it over, is loaded here.
         let bundle = self.load(id)?.bundle().clone();
-        let filter = Filter::for_bundle(&bundle)?.map(Arc::new);
+        let spec = Filter::spec_of(&bundle)?;
         let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(InitExecutor {
-                init: false,
-                filter,
-            })
+            .with_executor(InitExecutor::new(false, &spec, &bundle)?)
             .with_root_path(&self.root)
             .map_err(runtime_err("exec in", id))?
             .with_console_socket(process.console_socket.as_ref());
@@ -374,10 +368,7 @@ fn tenant_capabilities(init: Option<&LinuxCapabilities>) -> LinuxCapabilities {
 
 /// libcontainer 0.7 leaves `linux.resources.memory.disableOOMKiller` unapplied;
 /// on cgroup v1 it is one file (`memory.oom_control`) of the container's cgroup.
-fn apply_oom_killer_setting(bundle: &Path, container: &Container) {
-    let Ok(spec) = Spec::load(bundle.join("config.json")) else {
-        return;
-    };
+fn apply_oom_killer_setting(spec: &Spec, container: &Container) {
     let linux = spec.linux().as_ref();
     let disable = linux
         .and_then(|l| l.resources().as_ref())
@@ -432,12 +423,20 @@ pub struct ExecProcess {
 #[derive(Clone)]
 struct InitExecutor {
     init: bool,
-    filter: Option<Arc<Filter>>,
+    filter: Option<Filter>,
+}
+
+impl InitExecutor {
+    /// The executor of a process of the container whose bundle holds `spec`.
+    fn new(init: bool, spec: &Spec, bundle: &Path) -> Result<InitExecutor, OciError> {
+        let filter = Filter::for_spec(spec, bundle)?;
+        Ok(InitExecutor { init, filter })
+    }
 }
 
 impl Executor for InitExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        let filter = self.filter.as_deref();
+        let filter = self.filter.as_ref();
         Filter::check(spec, filter).map_err(|e| ExecutorError::Other(e.to_string()))?;
         if let Some(filter) = filter {
             filter

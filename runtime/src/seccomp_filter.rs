@@ -26,7 +26,7 @@
 //! with a program of another digest, does not run.
 
 use std::collections::BTreeSet;
-use std::io::Read as _;
+use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -237,7 +237,6 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<u8>, FilterError> {
         .map_err(|e| FilterError::Compile(format!("memfd: {e}")))?;
     ctx.export_bpf(&memfd).map_err(|e| fail("export", e))?;
     let mut file = std::fs::File::from(memfd);
-    use std::io::Seek as _;
     let mut program = Vec::new();
     file.seek(std::io::SeekFrom::Start(0))
         .and_then(|_| file.read_to_end(&mut program))
@@ -352,10 +351,8 @@ fn verified(bytes: &[u8]) -> Result<&[u8], FilterError> {
 /// as [`hand_over`] says. A spec whose profile stays libcontainer's is left
 /// as it is.
 pub fn prepare(spec: &mut Spec, cache_dir: &Path, bundle: &Path) -> Result<(), FilterError> {
-    if !can_hand_over(spec) {
-        return Ok(());
-    }
-    let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+    let profile = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let Some(profile) = profile.filter(|_| can_hand_over(spec)) else {
         return Ok(());
     };
     let (cached, sha) = cached(cache_dir, &profile)?;
@@ -382,10 +379,19 @@ pub struct Filter {
 impl Filter {
     /// The program the bundle's spec asks its executor to load, if any.
     pub fn for_bundle(bundle: &Path) -> Result<Option<Filter>, FilterError> {
+        Filter::for_spec(&Filter::spec_of(bundle)?, bundle)
+    }
+
+    /// The spec of a bundle.
+    pub fn spec_of(bundle: &Path) -> Result<Spec, FilterError> {
         let config = bundle.join("config.json");
-        let spec = Spec::load(&config)
-            .map_err(|e| FilterError::Invalid(format!("reading {}: {e}", config.display())))?;
-        let Some(handoff) = handoff_of(&spec)? else {
+        Spec::load(&config)
+            .map_err(|e| FilterError::Invalid(format!("reading {}: {e}", config.display())))
+    }
+
+    /// The program `spec`, the spec of `bundle`, asks its executor to load, if any.
+    pub fn for_spec(spec: &Spec, bundle: &Path) -> Result<Option<Filter>, FilterError> {
+        let Some(handoff) = handoff_of(spec)? else {
             return Ok(None);
         };
         let path = bundle.join(BUNDLE_FILE);
