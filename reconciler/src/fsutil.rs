@@ -42,6 +42,31 @@ fn replace(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates `dir` (and its parents) as a directory of unrelated trees, one
+/// per container or volume: where the file system supports it, `dir` gets
+/// `FS_TOPDIR_FL` (`chattr +T`), so that ext4 places each subdirectory, and
+/// the files made in it, in a block group of its own instead of its
+/// parent's. Without it every container's files share one group, and on a
+/// file system without a journal each new inode is allocated only after a
+/// look at every inode freed in that group in the last 30 seconds (ext4's
+/// `recently_deleted`), which makes an `up` right after a `down` quadratic
+/// in the number of containers. A file system without the flag just makes
+/// the directory.
+pub fn create_top_dir(dir: &Path) -> io::Result<()> {
+    use rustix::fs::IFlags;
+    fs::create_dir_all(dir)?;
+    let Ok(file) = File::open(dir) else {
+        return Ok(());
+    };
+    if let Ok(flags) = rustix::fs::ioctl_getflags(&file)
+        && !flags.contains(IFlags::TOPDIR)
+    {
+        // Best effort: not every file system knows the flag.
+        let _ = rustix::fs::ioctl_setflags(&file, flags | IFlags::TOPDIR);
+    }
+    Ok(())
+}
+
 /// Serializes `value` as pretty JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
@@ -88,6 +113,27 @@ pub fn remove_dir_all_if_exists(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_top_dir_is_made_with_its_parents_and_marked_where_the_file_system_can() {
+        use rustix::fs::IFlags;
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().join("state/containers");
+        create_top_dir(&dir).unwrap();
+        create_top_dir(&dir).unwrap();
+        assert!(dir.is_dir());
+        let flags = rustix::fs::ioctl_getflags(File::open(&dir).unwrap());
+        let parent = rustix::fs::ioctl_getflags(File::open(dir.parent().unwrap()).unwrap());
+        match (flags, parent) {
+            // A file system without per-file flags (tmpfs): just the directory.
+            (Err(_), _) => {}
+            (Ok(flags), Ok(parent)) => {
+                assert!(flags.contains(IFlags::TOPDIR), "{flags:?}");
+                assert!(!parent.contains(IFlags::TOPDIR), "{parent:?}");
+            }
+            (Ok(_), Err(e)) => panic!("flags of the parent: {e}"),
+        }
+    }
 
     #[test]
     fn an_atomic_write_replaces_the_content_and_leaves_no_temp_file() {

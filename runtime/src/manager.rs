@@ -101,7 +101,7 @@ impl Runtime {
             .unwrap_or_else(|_| config.image.clone());
         let image = store.get(&name).map_err(image_err)?;
         let files = self.files(id);
-        std::fs::create_dir_all(self.paths.containers_dir())
+        fsutil::create_top_dir(&self.paths.containers_dir())
             .map_err(io_err(&self.paths.containers_dir()))?;
         match std::fs::create_dir(files.dir()) {
             // A create interrupted before its record was written left only

@@ -150,7 +150,7 @@ impl<M: Mounter> LocalDriver<M> {
 
     fn lock(&self) -> Result<fsutil::LockGuard> {
         let state = &self.paths.state;
-        fs::create_dir_all(state).map_err(state_err("create", state))?;
+        fsutil::create_top_dir(state).map_err(state_err("create", state))?;
         let lock = self.paths.lock();
         fsutil::lock(&lock).map_err(state_err("lock", &lock))
     }

@@ -412,7 +412,10 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
     pub fn write_container_files(&self, request: &FilesRequest) -> Result<PathBuf> {
         let files = self.container_files(request)?;
         let dir = self.paths.container_files(&request.container_id);
-        std::fs::create_dir_all(&dir).map_err(state(format!("create {}", dir.display())))?;
+        let top = dir.parent().unwrap_or(&dir);
+        rcompose_reconciler::fsutil::create_top_dir(top)
+            .and_then(|()| std::fs::create_dir_all(&dir))
+            .map_err(state(format!("create {}", dir.display())))?;
         for (name, text) in [
             ("hosts", &files.hosts),
             ("hostname", &files.hostname),
