@@ -359,6 +359,13 @@ fn children_first(dir: &Path, visit: &dyn Fn(&Path)) {
 }
 
 fn remove_tree(dir: &Path) {
+    // The usual case, an empty cgroup without children, goes at once; the
+    // kernel refuses (EBUSY) one with processes or children in it.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(_) => {}
+    }
     children_first(dir, &remove_one);
 }
 

@@ -193,8 +193,14 @@ impl Runtime {
         let request = StopRequest {
             timeout_secs: timeout.map(|t| t.as_secs()),
         };
+        // Read once, at the signal: a crash before then loses nothing that
+        // matters, so the request is not waited onto the disk.
         let path = files.path("stop.json");
-        fsutil::write_json(&path, &request).map_err(io_err(&path))?;
+        serde_json::to_vec(&request)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| fsutil::write_atomic_unsynced(&path, &bytes))
+            .map_err(io_err(&path))?;
+        let mut exit = ProcessExit::watch(state.monitor_pid);
         signal_pid(id, state.monitor_pid, Signal::SIGTERM)?;
         let grace = timeout
             .or(record.config.stop_grace_period)
@@ -205,7 +211,7 @@ impl Runtime {
             if !monitor_alive(&files.state()?) {
                 return Ok(());
             }
-            backoff.sleep();
+            exit.wait(&mut backoff);
         }
         Err(ContainerError::Start {
             id: id.to_string(),
@@ -501,4 +507,37 @@ fn signal_pid(id: &str, pid: i32, signal: Signal) -> Result<(), ContainerError> 
             source: e.into(),
         }
     })
+}
+
+/// Waits for a process that is not our child to end: poll on its pidfd,
+/// which wakes at its exit; where the kernel gives none, a
+/// [`Backoff`](crate::container::Backoff) pause.
+struct ProcessExit(Option<std::os::fd::OwnedFd>);
+
+impl ProcessExit {
+    /// Opened before the process is signalled, so that its end is not missed.
+    fn watch(pid: i32) -> Self {
+        let fd = rustix::process::Pid::from_raw(pid).and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        });
+        ProcessExit(fd)
+    }
+
+    /// Returns when the process has ended, or after at most a pause (the
+    /// caller looks at the state again either way: a pid can be reused).
+    /// Once the process has ended, a dead one not yet reaped still looks
+    /// alive for a moment: from then on, pauses.
+    fn wait(&mut self, backoff: &mut crate::container::Backoff) {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let Some(fd) = &self.0 else {
+            return backoff.sleep();
+        };
+        let timeout = Timespec::try_from(crate::container::Backoff::MAX * 5).unwrap_or_default();
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) => {}
+            Ok(_) => self.0 = None,
+            Err(_) => backoff.sleep(),
+        }
+    }
 }

@@ -559,21 +559,26 @@ impl Monitor {
     fn watch(&mut self, run: Run, backoff: &mut Backoff) -> Option<i32> {
         let started = run.started;
         let ending = self.supervise(run);
-        let state = self.finish_run(&ending);
+        let record_exit = self.finish_run(&ending);
+        // Only this monitor changes the count: no lock needed to read it.
+        let restart_count = self.files.state().unwrap_or_default().restart_count;
         let restart = should_restart(
             &self.record.config.restart,
             &ending.exit,
-            state.restart_count,
+            restart_count,
             ending.stopped_by_user,
         );
         if !restart {
-            self.set_final(Status::Exited, ending.stopped_by_user);
+            self.set_final(Status::Exited, ending.stopped_by_user, record_exit);
             return Some(0);
         }
         let delay = backoff.next_delay(started.elapsed());
-        self.update(|s| s.status = Status::Restarting);
+        self.update(|s| {
+            record_exit(s);
+            s.status = Status::Restarting;
+        });
         if self.wait_for_stop(delay) {
-            self.set_final(Status::Exited, true);
+            self.set_final(Status::Exited, true, |_| {});
             return Some(0);
         }
         self.update(|s| s.restart_count += 1);
@@ -609,8 +614,15 @@ impl Monitor {
         }
     }
 
-    fn set_final(&self, status: Status, stopped_by_user: bool) {
+    /// Writes the monitor's last state (with `change`, in the same write).
+    fn set_final(
+        &self,
+        status: Status,
+        stopped_by_user: bool,
+        change: impl FnOnce(&mut ContainerState),
+    ) {
         self.update(|s| {
+            change(s);
             s.status = status;
             s.stopped_by_user = stopped_by_user;
             s.pid = 0;
@@ -906,16 +918,19 @@ impl Monitor {
         *next_probe = Some(Instant::now() + policy.next_delay(&health, run.started.elapsed()));
     }
 
-    fn finish_run(&mut self, ending: &Ending) -> ContainerState {
+    /// Tears the ended run down; returns the change that records its end
+    /// in the state, for the state write that follows.
+    fn finish_run(&mut self, ending: &Ending) -> impl FnOnce(&mut ContainerState) + use<> {
         let oom = cgroups::oom_kills(&cgroups::cgroups_path(&self.id)) > 0;
         self.teardown();
         let code = ending.exit.code;
-        self.update(|s| {
+        let oom_killed = oom || ending.exit.oom_killed;
+        move |s: &mut ContainerState| {
             s.pid = 0;
             s.finished_at = Some(now_rfc3339());
             s.exit_code = Some(code);
-            s.oom_killed = oom || ending.exit.oom_killed;
-        })
+            s.oom_killed = oom_killed;
+        }
     }
 
     /// Removes what one run set up: libcontainer state, cgroup, rootfs mount.
