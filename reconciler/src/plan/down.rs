@@ -182,9 +182,12 @@ impl Builder {
     }
 
     /// Removes every volume of the project that no kept container mounts,
-    /// after every container removal. Without a stack file nothing says
-    /// which containers mount what, so every volume is kept while any
-    /// container stays.
+    /// after the removal of every container that may mount it: with a
+    /// stack file, those of the services that name it, of services the
+    /// file no longer has, and those made from another version of their
+    /// service (the file does not say what they mount). Without a stack file nothing says which
+    /// containers mount what, so every volume waits for every removal and
+    /// is kept while any container stays.
     fn remove_volumes(
         &mut self,
         desired: Option<&Desired>,
@@ -192,17 +195,10 @@ impl Builder {
         kept: &[&ObservedContainer],
         removed: &BTreeMap<String, usize>,
     ) {
-        let mut deps: Vec<usize> = removed.values().copied().collect();
-        deps.sort_unstable();
         for v in &observed.volumes {
             let users: Vec<&str> = kept
                 .iter()
-                .filter(|c| {
-                    desired.is_none_or(|d| {
-                        d.service(&c.service)
-                            .is_none_or(|s| s.volumes.contains(&v.name))
-                    })
-                })
+                .filter(|c| may_mount(desired, c, &v.name))
                 .map(|c| c.name.as_str())
                 .collect();
             if !users.is_empty() {
@@ -213,6 +209,12 @@ impl Builder {
                 ));
                 continue;
             }
+            let deps: BTreeSet<usize> = observed
+                .containers
+                .iter()
+                .filter(|c| may_mount(desired, c, &v.name) || outdated(desired, c))
+                .filter_map(|c| removed.get(&c.name).copied())
+                .collect();
             let key = v.labels.get(LABEL_VOLUME).unwrap_or(&v.name);
             let action = Action::RemoveVolume {
                 name: v.name.clone(),
@@ -221,10 +223,27 @@ impl Builder {
                 format!("volume:{key}"),
                 action,
                 down("present", "absent"),
-                deps.clone(),
+                deps.into_iter().collect(),
             );
         }
     }
+}
+
+/// Whether container `c` may mount the volume `volume`: its service names
+/// it, or no stack file (or no service of it) says what `c` mounts.
+fn may_mount(desired: Option<&Desired>, c: &ObservedContainer, volume: &str) -> bool {
+    desired.is_none_or(|d| {
+        d.service(&c.service)
+            .is_none_or(|s| s.volumes.iter().any(|v| v == volume))
+    })
+}
+
+/// Whether container `c` was made from another version of its service
+/// than the stack file's.
+fn outdated(desired: Option<&Desired>, c: &ObservedContainer) -> bool {
+    desired
+        .and_then(|d| d.service(&c.service))
+        .is_some_and(|s| s.config_hash != c.config_hash)
 }
 
 /// `running`, `exited`, … as the backend spells it.

@@ -103,7 +103,7 @@ fn down_stops_web_before_db_and_removes_everything_but_the_volume() {
 }
 
 #[test]
-fn down_with_volumes_removes_the_volume_after_the_containers() {
+fn down_with_volumes_removes_a_volume_after_the_containers_that_mount_it() {
     let host = running(STACK);
     let options = DownOptions {
         volumes: true,
@@ -241,4 +241,24 @@ fn every_down_operation_says_down() {
             .len()
             == 1
     );
+}
+
+#[test]
+fn a_volume_waits_for_a_container_made_from_another_version_of_its_service() {
+    let host = running(STACK);
+    // The file no longer mounts `data` into db, but the running db still does.
+    let edited = STACK.replace("    volumes: [data:/var/lib/postgresql/data]\n", "");
+    let options = DownOptions {
+        volumes: true,
+        ..DownOptions::default()
+    };
+    let plan = down_plan(&host, Some(&edited), &options);
+    let index = |wanted: &dyn Fn(&Action) -> bool| {
+        plan.ops.iter().position(|op| wanted(&op.action)).unwrap()
+    };
+    let db = index(&|a| matches!(a, Action::RemoveContainer { name, .. } if name == "shop-db-1"));
+    let volume = index(&|a| matches!(a, Action::RemoveVolume { .. }));
+    assert_eq!(plan.ops[volume].deps, [db]);
+    apply_down(&host, &plan, Some(&edited), &options);
+    assert_eq!(left(&host), (empty(), empty(), empty()));
 }
