@@ -90,8 +90,21 @@ impl Firewall for NftFirewall {
     }
 
     fn exempt_forward(&self, bridges: &[String]) -> Result<(), FirewallError> {
-        for (family, table, chain) in FOREIGN_FORWARD {
-            let Some(listing) = self.list_chain(family, table, chain) else {
+        // One nft run per chain, at once: each costs milliseconds, mostly
+        // nft starting up, and an `up` or `down` waits for them.
+        let listings: Vec<Option<serde_json::Value>> = std::thread::scope(|scope| {
+            let runs: Vec<_> = FOREIGN_FORWARD
+                .iter()
+                .map(|(family, table, chain)| {
+                    scope.spawn(move || self.list_chain(family, table, chain))
+                })
+                .collect();
+            runs.into_iter()
+                .map(|run| run.join().unwrap_or(None))
+                .collect()
+        });
+        for ((family, table, chain), listing) in FOREIGN_FORWARD.iter().zip(listings) {
+            let Some(listing) = listing else {
                 continue;
             };
             let found = ForeignChain::from_listing(&listing);

@@ -307,6 +307,11 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
     /// endpoint record (its veth is already gone).
     fn forget_locked(&self, container_id: &str, network: &str) -> Result<()> {
         self.release(network, container_id);
+        self.remove_record_locked(container_id, network)
+    }
+
+    /// Removes a container's endpoint record on a network.
+    fn remove_record_locked(&self, container_id: &str, network: &str) -> Result<()> {
         std::fs::remove_file(self.paths.endpoint(network, container_id))
             .or_else(ignore_missing)
             .map_err(state("remove endpoint"))
@@ -316,9 +321,11 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
     ///
     /// What belongs to the container alone goes before the network lock is
     /// taken: its veths (a delete waits for the kernel, an RCU grace period
-    /// of 15–25 ms), its namespace mount and its hosts files. Under the lock,
-    /// which every other container's connect or removal waits for, only its
-    /// leases and endpoint records go and the shared tables are made again.
+    /// of 15–25 ms), its namespace mount, its hosts files and its leases
+    /// (under the lease file's lock; an address freed a moment before its
+    /// endpoint record goes belongs to no veth any more). Under the network
+    /// lock, which every other container's connect or removal waits for,
+    /// only its endpoint records go and the shared tables are made again.
     /// A prune that runs in between finds endpoints whose namespace is gone
     /// and forgets them the same way.
     pub async fn remove_container(&self, container_id: &str) -> Result<()> {
@@ -335,9 +342,15 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
         if let Err(e) = fsutil::remove_dir_all_if_exists(&files) {
             first_error.get_or_insert(state(format!("remove {}", files.display()))(e));
         }
+        // Its addresses go free under the lease file's own lock: the
+        // network lock is not held across that durable write.
+        let endpoints = self.endpoints_of_container(container_id)?;
+        for endpoint in &endpoints {
+            self.release(&endpoint.network, container_id);
+        }
         let _lock = self.lock()?;
-        for endpoint in self.endpoints_of_container(container_id)? {
-            if let Err(e) = self.forget_locked(container_id, &endpoint.network) {
+        for endpoint in &endpoints {
+            if let Err(e) = self.remove_record_locked(container_id, &endpoint.network) {
                 first_error.get_or_insert(e);
             }
         }
