@@ -185,9 +185,9 @@ impl Builder {
     /// after the removal of every container that may mount it: with a
     /// stack file, those of the services that name it, of services the
     /// file no longer has, and those made from another version of their
-    /// service (the file does not say what they mount). Without a stack file nothing says which
-    /// containers mount what, so every volume waits for every removal and
-    /// is kept while any container stays.
+    /// service (the file does not say what they mount). Without a stack
+    /// file nothing says which containers mount what, so every volume
+    /// waits for every removal and is kept while any container stays.
     fn remove_volumes(
         &mut self,
         desired: Option<&Desired>,
