@@ -59,15 +59,20 @@ fn a_container_keeps_running_after_the_process_that_started_it_exits() {
         std::process::id() as i32,
         "the monitor is still our child"
     );
-    // The started run was handed over: same pid, now watching only.
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", state.monitor_pid)).unwrap();
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    assert_eq!(
-        args.get(1).copied(),
-        Some(rcompose_runtime::monitor::SUPERVISE_ARG.as_bytes()),
-        "{:?}",
-        String::from_utf8_lossy(&cmdline)
-    );
+    // The started run is handed over: same pid, soon watching only (the
+    // monitor records the run before it execs).
+    let supervising = || {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", state.monitor_pid)).unwrap();
+        let handed = cmdline.split(|b| *b == 0).nth(1)
+            == Some(rcompose_runtime::monitor::SUPERVISE_ARG.as_bytes());
+        (handed, String::from_utf8_lossy(&cmdline).into_owned())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !supervising().0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (handed, cmdline) = supervising();
+    assert!(handed, "{cmdline:?}");
     host.wait_for("c-detached", Duration::from_secs(10), |_| {
         host.output("c-detached") == "up\n"
     });
