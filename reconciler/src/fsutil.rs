@@ -69,9 +69,19 @@ pub fn create_top_dir(dir: &Path) -> io::Result<()> {
 
 /// Serializes `value` as pretty JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    write_atomic(path, &json_bytes(value)?)
+}
+
+/// [`write_json`] without waiting for the disk, as
+/// [`write_atomic_unsynced`]: for what a crash may lose without harm.
+pub fn write_json_unsynced<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    write_atomic_unsynced(path, &json_bytes(value)?)
+}
+
+fn json_bytes<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     bytes.push(b'\n');
-    write_atomic(path, &bytes)
+    Ok(bytes)
 }
 
 /// Reads a JSON file; `Ok(None)` when it does not exist.

@@ -92,6 +92,18 @@ impl Leases {
         freed
     }
 
+    /// Frees every lease whose owner `keep` refuses; returns the freed
+    /// addresses.
+    pub fn retain_owners(&mut self, keep: impl Fn(&str) -> bool) -> Vec<IpAddr> {
+        let freed: Vec<IpAddr> = self
+            .iter()
+            .filter(|(_, owner)| !keep(owner))
+            .map(|(address, _)| address)
+            .collect();
+        self.leases.retain(|address, _| !freed.contains(address));
+        freed
+    }
+
     fn held(&self, owner: &str, family: IpFamily) -> Option<IpAddr> {
         let mut held = self.addresses_of(owner).into_iter();
         held.find(|a| IpFamily::of_addr(*a) == family)
@@ -178,7 +190,16 @@ impl Leases {
     /// Writes the lease file atomically (callers that may race with other
     /// processes use [`with_leases`] instead).
     pub fn save(&self, path: &Path) -> Result<(), IpamError> {
-        fsutil::write_json(path, self).map_err(|source| IpamError::SaveLeases {
+        self.write(path, true)
+    }
+
+    fn write(&self, path: &Path, durable: bool) -> Result<(), IpamError> {
+        let written = if durable {
+            fsutil::write_json(path, self)
+        } else {
+            fsutil::write_json_unsynced(path, self)
+        };
+        written.map_err(|source| IpamError::SaveLeases {
             path: path.to_path_buf(),
             source,
         })
@@ -221,6 +242,25 @@ pub fn with_leases<T>(
     path: &Path,
     f: impl FnOnce(&mut Leases) -> Result<T, IpamError>,
 ) -> Result<T, IpamError> {
+    change_leases(path, true, f)
+}
+
+/// [`with_leases`] for a change that frees addresses only, saved without
+/// waiting for the disk: a crash may bring the freed leases back, and the
+/// next lease on the network frees again every lease whose owner has no
+/// endpoint record ([`Leases::retain_owners`]).
+pub fn free_leases<T>(
+    path: &Path,
+    f: impl FnOnce(&mut Leases) -> Result<T, IpamError>,
+) -> Result<T, IpamError> {
+    change_leases(path, false, f)
+}
+
+fn change_leases<T>(
+    path: &Path,
+    durable: bool,
+    f: impl FnOnce(&mut Leases) -> Result<T, IpamError>,
+) -> Result<T, IpamError> {
     let lock = lock_path(path);
     let _guard = fsutil::lock(&lock).map_err(|source| IpamError::LockLeases {
         path: lock.clone(),
@@ -232,7 +272,7 @@ pub fn with_leases<T>(
     let before = leases.clone();
     let out = f(&mut leases)?;
     if leases != before {
-        leases.save(path)?;
+        leases.write(path, durable)?;
     }
     Ok(out)
 }
@@ -293,6 +333,34 @@ mod tests {
             first
         );
         assert_eq!(leases.iter().count(), 1);
+    }
+
+    #[test]
+    fn retaining_owners_frees_every_address_of_the_others() {
+        let mut leases = dual_stack();
+        for owner in ["a", "b", "c"] {
+            leases.allocate(owner, None, IpFamily::V4).unwrap();
+        }
+        leases.allocate("b", None, IpFamily::V6).unwrap();
+        let freed = leases.retain_owners(|owner| owner != "b");
+        assert_eq!(freed, vec![ip("172.18.0.3"), ip("fd00:1::2")]);
+        let left: Vec<_> = leases.iter().map(|(_, owner)| owner).collect();
+        assert_eq!(left, ["a", "c"]);
+    }
+
+    #[test]
+    fn freed_leases_are_saved_and_read_back_like_durable_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leases.json");
+        let mut leases = v4_leases();
+        leases.allocate("a", None, IpFamily::V4).unwrap();
+        leases.allocate("b", None, IpFamily::V4).unwrap();
+        leases.save(&path).unwrap();
+        let freed = free_leases(&path, |l| Ok(l.release("a"))).unwrap();
+        assert_eq!(freed, vec![ip("172.18.0.2")]);
+        let back = Leases::load(&path).unwrap().unwrap();
+        assert_eq!(back.owner_of(ip("172.18.0.2")), None);
+        assert_eq!(back.owner_of(ip("172.18.0.3")), Some("b"));
     }
 
     #[test]

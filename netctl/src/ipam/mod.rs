@@ -36,7 +36,9 @@
 //! its owner, sorted by address. Next to it, `<file>.lock` is the flock that
 //! [`with_leases`] holds around load, change and save, so two processes never
 //! hand out the same address. The lock file is empty and never removed while
-//! the network exists.
+//! the network exists. A change that only frees addresses
+//! ([`free_leases`]) is saved without waiting for the disk; the network
+//! manager frees again, before each lease, what a crash brought back.
 
 mod addr;
 mod error;
@@ -55,7 +57,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use error::IpamError;
-pub use leases::{Leases, lock_path, with_leases};
+pub use leases::{Leases, free_leases, lock_path, with_leases};
 pub use mac::MacAddress;
 pub use pools::{SubnetPool, allocate_subnet, default_ipv6_pool, default_pools};
 pub use request::{IpamRequest, Occupied, plan_network_subnets, plan_subnet};

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use super::{DnsServers, NetworkError, Networks, Result, dnsd, state};
 use crate::dns::{ExtraHost, HostsFile, ResolvConf, render_hostname};
 use crate::firewall::Firewall;
-use crate::ipam::{IpFamily, MacAddress, with_leases};
+use crate::ipam::{IpFamily, MacAddress, free_leases, with_leases};
 use crate::model::{EndpointRecord, NetworkRecord, PortMapping, Protocol};
 use crate::netlink::{AttachSpec, Netlink};
 use crate::{names, netns};
@@ -181,6 +181,13 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
             (IpFamily::V6, request.ipv6_address),
         ];
         with_leases(&self.paths.leases(&network.name), |leases| {
+            // A lease whose owner has no endpoint record here is left over:
+            // a removal frees its leases without waiting for the disk, and a
+            // crash may bring them back. Under the network lock, every
+            // lease made by a finished connect has its record.
+            leases.retain_owners(|holder| {
+                holder == owner || self.paths.endpoint(&network.name, holder).exists()
+            });
             let mut out = Vec::new();
             for (family, requested) in wanted {
                 if let Some(subnet) = subnets
@@ -203,7 +210,7 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
     }
 
     fn release(&self, network: &str, container_id: &str) {
-        let _ = with_leases(&self.paths.leases(network), |leases| {
+        let _ = free_leases(&self.paths.leases(network), |leases| {
             Ok(leases.release(container_id))
         });
     }

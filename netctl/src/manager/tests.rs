@@ -180,6 +180,34 @@ fn a_failed_attach_releases_the_address_and_leaves_no_endpoint() {
 }
 
 #[test]
+fn a_lease_whose_owner_has_no_endpoint_is_freed_by_the_next_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    block_on(net.ensure_network(&network("front"))).unwrap();
+    block_on(net.connect(&join("c1", "front"))).unwrap();
+    block_on(net.connect(&join("c2", "front"))).unwrap();
+    // c1 is removed, and a crash brings back its lease (freed without
+    // waiting for the disk) but not its endpoint record.
+    let path = net.paths.leases("front");
+    let before = std::fs::read(&path).unwrap();
+    block_on(net.remove_container("c1")).unwrap();
+    std::fs::write(&path, before).unwrap();
+    let leases = || {
+        crate::ipam::Leases::load(&path)
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(|(a, o)| format!("{a} {o}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(leases(), ["172.17.0.2 c1", "172.17.0.3 c2"]);
+    // The next container gets c1's old address; c2 keeps its own.
+    let third = block_on(net.connect(&join("c3", "front"))).unwrap();
+    assert_eq!(third.addresses[0].to_string(), "172.17.0.2/16");
+    assert_eq!(leases(), ["172.17.0.2 c3", "172.17.0.3 c2"]);
+}
+
+#[test]
 fn a_network_in_use_is_kept_and_removing_the_last_deletes_our_table() {
     let dir = tempfile::tempdir().unwrap();
     let net = manager(&dir, &[]);
