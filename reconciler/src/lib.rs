@@ -20,6 +20,7 @@ pub mod planfile;
 pub mod render;
 #[cfg(test)]
 mod test_support;
+pub mod wait;
 
 pub use apply::{ApplyError, ApplyOptions, Event, Report, WaitError, apply, wait_ready};
 pub use backend::{

@@ -336,44 +336,11 @@ pub fn monitor_alive(state: &ContainerState) -> bool {
     state.monitor_pid > 0 && process_start(state.monitor_pid) == Some(state.monitor_start)
 }
 
-/// Pauses between two looks at something that is usually ready within a
-/// few milliseconds: 1 ms, then twice as long each time, up to 20 ms.
-#[derive(Debug)]
-pub struct Backoff(std::time::Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff(std::time::Duration::from_millis(1))
-    }
-}
-
-impl Backoff {
-    /// The longest pause.
-    pub const MAX: std::time::Duration = std::time::Duration::from_millis(20);
-
-    /// The next pause.
-    pub fn next_pause(&mut self) -> std::time::Duration {
-        let pause = self.0;
-        self.0 = (pause * 2).min(Self::MAX);
-        pause
-    }
-
-    /// Sleeps the next pause.
-    pub fn sleep(&mut self) {
-        std::thread::sleep(self.next_pause());
-    }
-}
+pub use rcompose_reconciler::wait::Backoff;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_from_one_millisecond_up_to_twenty() {
-        let mut b = Backoff::default();
-        let ms: Vec<u128> = (0..7).map(|_| b.next_pause().as_millis()).collect();
-        assert_eq!(ms, [1, 2, 4, 8, 16, 20, 20]);
-    }
 
     #[test]
     fn container_ids_follow_docker_naming_rules() {

@@ -28,6 +28,7 @@ use crate::reference::Reference;
 use crate::store::{InUse, Store};
 use crate::top::Top;
 use crate::{cgroups, fsutil, rootfs};
+use rcompose_reconciler::wait::ProcessExit;
 
 /// How to start a monitor process: a program and the arguments before
 /// `<state_root> <run_dir> <id>` (for the rcompose binary: itself and
@@ -196,10 +197,7 @@ impl Runtime {
         // Read once, at the signal: a crash before then loses nothing that
         // matters, so the request is not waited onto the disk.
         let path = files.path("stop.json");
-        serde_json::to_vec(&request)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| fsutil::write_atomic_unsynced(&path, &bytes))
-            .map_err(io_err(&path))?;
+        fsutil::write_json_unsynced(&path, &request).map_err(io_err(&path))?;
         let mut exit = ProcessExit::watch(state.monitor_pid);
         signal_pid(id, state.monitor_pid, Signal::SIGTERM)?;
         let grace = timeout
@@ -295,6 +293,21 @@ impl Runtime {
 
     /// Removes a container and everything it left (mounts, cgroup, state, files).
     pub fn remove(&self, id: &str, force: bool) -> Result<(), ContainerError> {
+        self.remove_alongside(id, force, || ())
+    }
+
+    /// [`Self::remove`], running `alongside` on a thread of its own once the
+    /// container is known to be stopped (and not before: a running
+    /// container is refused untouched), while its run's leftovers and its
+    /// files go. The caller tears down what it keeps for the container
+    /// elsewhere (its network, say): both wait mostly for the kernel and
+    /// the disk, and neither needs the other done.
+    pub fn remove_alongside<T: Send>(
+        &self,
+        id: &str,
+        force: bool,
+        alongside: impl FnOnce() -> T + Send,
+    ) -> Result<T, ContainerError> {
         let info = self.inspect(id)?;
         if monitor_alive(&info.state) {
             if !force {
@@ -302,9 +315,16 @@ impl Runtime {
             }
             self.stop(id, Some(Duration::ZERO))?;
         }
-        self.cleanup_run(id, info.state.pid);
-        let dir = self.paths.container_dir(id);
-        fsutil::remove_dir_all_if_exists(&dir).map_err(io_err(&dir))
+        std::thread::scope(|scope| {
+            let other = scope.spawn(alongside);
+            self.cleanup_run(id, info.state.pid);
+            let dir = self.paths.container_dir(id);
+            let removed = fsutil::remove_dir_all_if_exists(&dir).map_err(io_err(&dir));
+            let other = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            removed.map(|()| other)
+        })
     }
 
     /// Tears down what a run may have left when its monitor is gone.
@@ -507,37 +527,4 @@ fn signal_pid(id: &str, pid: i32, signal: Signal) -> Result<(), ContainerError> 
             source: e.into(),
         }
     })
-}
-
-/// Waits for a process that is not our child to end: poll on its pidfd,
-/// which wakes at its exit; where the kernel gives none, a
-/// [`Backoff`](crate::container::Backoff) pause.
-struct ProcessExit(Option<std::os::fd::OwnedFd>);
-
-impl ProcessExit {
-    /// Opened before the process is signalled, so that its end is not missed.
-    fn watch(pid: i32) -> Self {
-        let fd = rustix::process::Pid::from_raw(pid).and_then(|pid| {
-            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
-        });
-        ProcessExit(fd)
-    }
-
-    /// Returns when the process has ended, or after at most a pause (the
-    /// caller looks at the state again either way: a pid can be reused).
-    /// Once the process has ended, a dead one not yet reaped still looks
-    /// alive for a moment: from then on, pauses.
-    fn wait(&mut self, backoff: &mut crate::container::Backoff) {
-        use rustix::event::{PollFd, PollFlags, Timespec};
-        let Some(fd) = &self.0 else {
-            return backoff.sleep();
-        };
-        let timeout = Timespec::try_from(crate::container::Backoff::MAX * 5).unwrap_or_default();
-        let mut fds = [PollFd::new(fd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => {}
-            Ok(_) => self.0 = None,
-            Err(_) => backoff.sleep(),
-        }
-    }
 }

@@ -252,6 +252,37 @@ fn removing_a_running_container_leaves_no_mount_cgroup_process_or_file() {
 
 #[test]
 #[ignore = "needs root; scripts/test.sh runs it when root"]
+fn a_removal_runs_the_callers_teardown_only_once_the_container_is_known_stopped() {
+    let host = Host::new(&[]);
+    let pid = host.run("c-along", host.config(&["sleep", "600"]));
+    let ran = std::sync::atomic::AtomicBool::new(false);
+    let teardown = || ran.store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = host.runtime.remove_alongside("c-along", false, teardown);
+    assert!(refused.is_err(), "a running container is refused");
+    assert!(
+        !ran.load(std::sync::atomic::Ordering::SeqCst),
+        "and untouched"
+    );
+    assert!(alive(pid));
+    host.runtime
+        .stop("c-along", Some(Duration::from_secs(5)))
+        .unwrap();
+    let dir = host.runtime.paths().container_dir("c-along");
+    let seen = host
+        .runtime
+        .remove_alongside("c-along", false, || {
+            ran.store(true, std::sync::atomic::Ordering::SeqCst);
+            "torn down"
+        })
+        .unwrap();
+    assert_eq!(seen, "torn down");
+    assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!dir.exists());
+    assert_eq!(leftovers(&host, "c-along", pid), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs root; scripts/test.sh runs it when root"]
 fn after_its_monitor_is_killed_a_container_is_noticed_dead_and_removed_cleanly() {
     let host = Host::new(&[]);
     let pid = host.run("c-crash", host.config(&["sleep", "600"]));

@@ -393,10 +393,12 @@ impl ContainerBackend for HostBackend {
     }
 
     fn remove_container(&self, name: &str, volumes: bool) -> Result<(), BackendError> {
+        // Its network and secrets go while the runtime removes its files:
+        // a veth's delete waits for the kernel (an RCU barrier), the files'
+        // for the disk.
         self.runtime
-            .remove(name, false)
+            .remove_alongside(name, false, || self.release(name))
             .map_err(|e| failed("remove container", name)(e.into()))?;
-        self.release(name);
         if volumes {
             volume::remove_anonymous(&self.host, name)
                 .map_err(failed("remove the anonymous volumes of", name))?;

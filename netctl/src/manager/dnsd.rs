@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use rcompose_reconciler::wait::{Backoff, ProcessExit};
+
 use super::store::NetPaths;
 use crate::dns::{DAEMON_SUBCOMMAND, DnsDaemonArgs, ResolvConf};
 use crate::model::NetworkRecord;
@@ -182,10 +184,12 @@ fn ensure(
 /// Stops the network's DNS daemon; a daemon that is gone is success.
 fn stop(paths: &NetPaths, network: &str) {
     if let Some(pid) = running_pid(paths, network) {
+        let mut exit = ProcessExit::watch(pid.as_raw());
         let _ = kill(pid, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(2);
+        let mut backoff = Backoff::default();
         while alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+            exit.wait(&mut backoff);
         }
         if alive(pid) {
             let _ = kill(pid, Signal::SIGKILL);

@@ -310,14 +310,15 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
                 containers,
             });
         }
-        self.dns.stop(&self.paths, name);
         // The bridge and the network's rules go at the same time: each waits
         // for the kernel (RCU grace periods, some 35 ms each on a small VM),
         // and neither needs the other gone. The bridge is deleted from a
         // thread of its own (netlink opens its connection on that thread's
         // runtime; a new thread is in the host's network namespace, as every
         // thread but the short-lived ones that join a container's), while
-        // this one rewrites the rules and the DNS table without the network.
+        // this one stops the DNS server (its sockets outlive the bridge's
+        // addresses) and rewrites the rules and the DNS table without the
+        // network.
         // The record goes last: if the bridge cannot be deleted, the network
         // is still there for another try (and a later sync puts its rules
         // back).
@@ -330,6 +331,7 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
                     .map_err(NetlinkError::Socket)?;
                 Ok(rt.block_on(netlink.remove_link(bridge))?)
             });
+            self.dns.stop(&self.paths, name);
             let synced = self.sync_without(false, Some(name));
             let removed = removal
                 .join()
