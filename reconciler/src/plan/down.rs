@@ -110,7 +110,7 @@ impl Builder {
         // What a dependency's stop waits for: the stops of its dependents,
         // or (for a dependent with nothing to stop) what those waited for.
         let mut done: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        let mut removed = BTreeMap::new();
+        let mut removals = Vec::new();
         for service in stop_order(desired, targets) {
             let mut deps: BTreeSet<usize> = BTreeSet::new();
             for d in dependents.get(service).into_iter().flatten() {
@@ -130,11 +130,19 @@ impl Builder {
                     stops.push(i);
                     after.push(i);
                 }
-                let remove = remove_action(c, volumes);
-                let i = self.push(id, remove, down(&status(c), "absent"), after);
-                removed.insert(c.name.clone(), i);
+                removals.push((c, id, after));
             }
             done.insert(service, if stops.is_empty() { deps } else { stops });
+        }
+        // Every stop comes before the first removal: the executor starts the
+        // ready operation of lowest index, so a stop that waits for a free
+        // worker is not passed by removals (which would delay the stops, and
+        // the network's removal after them).
+        let mut removed = BTreeMap::new();
+        for (c, id, after) in removals {
+            let remove = remove_action(c, volumes);
+            let i = self.push(id, remove, down(&status(c), "absent"), after);
+            removed.insert(c.name.clone(), i);
         }
         removed
     }
