@@ -316,7 +316,8 @@ pub trait NetworkBackend {
     fn list_networks(&self, selector: &Labels) -> Result<Vec<ObservedNetwork>, BackendError>;
     /// Creates a network.
     fn create_network(&self, spec: &NetworkSpec) -> Result<(), BackendError>;
-    /// Removes a network without endpoints.
+    /// Removes a network no running container is attached to; stopped
+    /// containers still attached to it are detached from it.
     fn remove_network(&self, name: &str) -> Result<(), BackendError>;
 }
 

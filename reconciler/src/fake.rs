@@ -450,13 +450,17 @@ impl NetworkBackend for FakeHost {
         let users: Vec<&str> = s
             .containers
             .values()
-            .filter(|c| c.networks.iter().any(|n| n == name))
+            .filter(|c| c.networks.iter().any(|n| n == name) && c.status.is_live())
             .map(|c| c.name.as_str())
             .collect();
         assert!(
             users.is_empty(),
             "remove of network {name} used by {users:?}"
         );
+        // As on the host: stopped containers still attached are detached.
+        for c in s.containers.values_mut() {
+            c.networks.retain(|n| n != name);
+        }
         assert!(
             s.networks.remove(name).is_some(),
             "remove of missing network {name}"

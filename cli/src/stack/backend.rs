@@ -26,7 +26,7 @@ use rcompose_reconciler::backend::{
 };
 use rcompose_reconciler::desired::files_digest;
 use rcompose_runtime::config::{COPY_UP_OPTION, MountSpec};
-use rcompose_runtime::container::{ContainerInfo, Status};
+use rcompose_runtime::container::{ContainerError, ContainerInfo, Status, monitor_alive};
 use rcompose_runtime::health::HealthStatus;
 use rcompose_runtime::manager::Runtime;
 use rcompose_runtime::store::Store;
@@ -409,12 +409,10 @@ impl ContainerBackend for HostBackend {
     fn inspect_container(&self, name: &str) -> Result<ObservedContainer, BackendError> {
         match self.runtime.inspect(name) {
             Ok(info) => Ok(self.observe_container(&info)),
-            Err(rcompose_runtime::container::ContainerError::NotFound(_)) => {
-                Err(BackendError::NotFound {
-                    kind: "container",
-                    name: name.to_string(),
-                })
-            }
+            Err(ContainerError::NotFound(_)) => Err(BackendError::NotFound {
+                kind: "container",
+                name: name.to_string(),
+            }),
             Err(e) => Err(failed("inspect container", name)(e.into())),
         }
     }
@@ -462,9 +460,22 @@ impl NetworkBackend for HostBackend {
     }
 
     fn remove_network(&self, name: &str) -> Result<(), BackendError> {
-        block_on(self.net.remove_network(name))
-            .and_then(|r| r.map_err(anyhow::Error::from))
-            .map_err(failed("remove network", name))
+        let removed = (|| -> anyhow::Result<()> {
+            // Containers whose monitor is gone (stopped, or removed
+            // meanwhile) are detached; a running one refuses the removal.
+            let endpoints = self.net.paths().endpoints_of(name)?;
+            let stopped: Vec<String> = endpoints
+                .into_iter()
+                .filter(|e| match self.runtime.inspect(&e.container_id) {
+                    Ok(info) => !monitor_alive(&info.state),
+                    Err(e) => matches!(e, ContainerError::NotFound(_)),
+                })
+                .map(|e| e.container_id)
+                .collect();
+            block_on(self.net.remove_network_detaching(name, &stopped))??;
+            Ok(())
+        })();
+        removed.map_err(failed("remove network", name))
     }
 }
 

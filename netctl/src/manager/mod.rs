@@ -287,7 +287,24 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
     /// while containers are attached; a missing network is success, and so
     /// is a bridge that is already gone (deleted by hand): the rest goes.
     pub async fn remove_network(&self, name: &str) -> Result<()> {
-        let _lock = self.lock()?;
+        self.remove_network_detaching(name, &[]).await
+    }
+
+    /// [`Self::remove_network`], detaching first the containers of
+    /// `detach` that are still attached (stopped ones, which the caller
+    /// removes, or keeps stopped); any other container attached refuses it.
+    ///
+    /// Under the network lock, the network's directory is moved aside
+    /// (`.removing-<name>`, see [`NetPaths::removing_dir`]): from then on no
+    /// connect finds the network, and the DNS table and the rules are made
+    /// without it. The bridge is deleted after the lock is let go, so that
+    /// the removals of detached containers, which take the lock for their
+    /// own records, go on meanwhile; the detached veths are deleted after
+    /// the bridge (those their removals did not delete first). If the
+    /// bridge cannot be deleted, the directory is moved back: the network,
+    /// with its endpoints, is there for another try.
+    pub async fn remove_network_detaching(&self, name: &str, detach: &[String]) -> Result<()> {
+        let lock = self.lock()?;
         let Some(record) = self
             .paths
             .network(name)
@@ -295,12 +312,14 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
         else {
             return Ok(());
         };
-        let endpoints = self
+        let (detached, attached): (Vec<_>, Vec<_>) = self
             .paths
             .endpoints_of(name)
-            .map_err(state(format!("list endpoints of {name}")))?;
-        if !endpoints.is_empty() {
-            let containers = endpoints
+            .map_err(state(format!("list endpoints of {name}")))?
+            .into_iter()
+            .partition(|e| detach.contains(&e.container_id));
+        if !attached.is_empty() {
+            let containers = attached
                 .iter()
                 .map(|e| e.container_name.as_str())
                 .collect::<Vec<_>>()
@@ -310,6 +329,10 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
                 containers,
             });
         }
+        let (dir, aside) = (self.paths.network_dir(name), self.paths.removing_dir(name));
+        let moved =
+            fsutil::remove_dir_all_if_exists(&aside).and_then(|()| std::fs::rename(&dir, &aside));
+        moved.map_err(state(format!("move the state of network {name} aside")))?;
         // The bridge and the network's rules go at the same time: each waits
         // for the kernel (RCU grace periods, some 35 ms each on a small VM),
         // and neither needs the other gone. The bridge is deleted from a
@@ -317,11 +340,9 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
         // runtime; a new thread is in the host's network namespace, as every
         // thread but the short-lived ones that join a container's), while
         // this one stops the DNS server (its sockets outlive the bridge's
-        // addresses) and rewrites the rules and the DNS table without the
-        // network.
-        // The record goes last: if the bridge cannot be deleted, the network
-        // is still there for another try (and a later sync puts its rules
-        // back).
+        // addresses), rewrites the rules and the DNS table without the
+        // network, and lets the lock go.
+        let veths: Vec<&str> = detached.iter().map(|e| e.host_veth.as_str()).collect();
         let (netlink, bridge) = (&self.netlink, &record.bridge);
         let (removed, synced) = std::thread::scope(|scope| {
             let removal = scope.spawn(move || -> Result<()> {
@@ -329,17 +350,33 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
                     .enable_all()
                     .build()
                     .map_err(NetlinkError::Socket)?;
-                Ok(rt.block_on(netlink.remove_link(bridge))?)
+                rt.block_on(async {
+                    netlink.remove_link(bridge).await?;
+                    for veth in veths {
+                        // Its container's removal may have deleted it, or
+                        // deletes it at the same time: either is fine.
+                        let _ = netlink.remove_link(veth).await;
+                    }
+                    Ok(())
+                })
             });
             self.dns.stop(&self.paths, name);
-            let synced = self.sync_without(false, Some(name));
+            let synced = self.sync(false);
+            drop(lock);
             let removed = removal
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (removed, synced)
         });
-        removed?;
-        fsutil::remove_dir_all_if_exists(&self.paths.network_dir(name))
+        if let Err(e) = removed {
+            let _lock = self.lock()?;
+            std::fs::rename(&aside, &dir)
+                .map_err(state(format!("move the state of network {name} back")))?;
+            // Its rules come back; its DNS server with the next ensure.
+            self.sync(true)?;
+            return Err(e);
+        }
+        fsutil::remove_dir_all_if_exists(&aside)
             .map_err(state(format!("remove the state of network {name}")))?;
         synced
     }
@@ -348,19 +385,11 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
     /// no network left, our nftables table is deleted. Unless `force`, an
     /// nftables table equal to the last one applied is left alone.
     fn sync(&self, force: bool) -> Result<()> {
-        self.sync_without(force, None)
-    }
-
-    /// [`Self::sync`] as if the network `without` (whose record is about to
-    /// go) were gone already.
-    fn sync_without(&self, force: bool, without: Option<&str>) -> Result<()> {
-        let mut networks = self.list()?;
-        networks.retain(|n| Some(n.name.as_str()) != without);
-        let mut endpoints = self
+        let networks = self.list()?;
+        let endpoints = self
             .paths
             .all_endpoints()
             .map_err(state("list endpoints"))?;
-        endpoints.retain(|e| Some(e.network.as_str()) != without);
         let table = DnsTable {
             networks: networks
                 .iter()

@@ -10,6 +10,7 @@
 //!   <network>/network.json      NetworkRecord
 //!   <network>/leases.json       address leases (see ipam)
 //!   <network>/endpoints/<container-id>.json   EndpointRecord
+//!   .removing-<network>/        a network's directory while it is removed
 //!   .containers/<container-id>/{hosts,hostname,resolv.conf}
 //!                               files bind-mounted into the container
 //! <run>/                        e.g. /run/rcompose/networks
@@ -64,6 +65,13 @@ impl NetPaths {
         self.state.join(name)
     }
 
+    /// Where a network's directory is moved while the network is removed
+    /// (network names cannot start with a dot): no list of networks sees
+    /// it, and what is in it goes with it.
+    pub fn removing_dir(&self, name: &str) -> PathBuf {
+        self.state.join(format!(".removing-{name}"))
+    }
+
     /// A network's record.
     pub fn network_record(&self, name: &str) -> PathBuf {
         self.network_dir(name).join("network.json")
@@ -106,6 +114,12 @@ impl NetPaths {
     pub fn networks(&self) -> io::Result<Vec<NetworkRecord>> {
         let mut out = Vec::new();
         for dir in subdirs(&self.state)? {
+            if dir
+                .file_name()
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+            {
+                continue;
+            }
             if let Some(record) = fsutil::read_json::<NetworkRecord>(&dir.join("network.json"))? {
                 out.push(record);
             }

@@ -234,6 +234,73 @@ fn a_network_in_use_is_kept_and_removing_the_last_deletes_our_table() {
 }
 
 #[test]
+fn a_network_is_removed_with_its_stopped_containers_detached_and_their_removals_still_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    let record = block_on(net.ensure_network(&network("front"))).unwrap();
+    let one = block_on(net.connect(&join("c1", "front"))).unwrap();
+    let two = block_on(net.connect(&join("c2", "front"))).unwrap();
+    // c2 is not among the detached: it refuses the removal, and nothing goes.
+    let err = block_on(net.remove_network_detaching("front", &["c1".into()])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "network front has active endpoints: proj-c2"
+    );
+    assert_eq!(net.list().unwrap().len(), 1);
+    // c1's removal already deleted its veth; c2's did not start yet.
+    block_on(net.netlink.remove_link(&one.host_veth)).unwrap();
+    let both = ["c1".to_string(), "c2".to_string()];
+    block_on(net.remove_network_detaching("front", &both)).unwrap();
+    assert!(net.list().unwrap().is_empty());
+    assert!(!net.paths.network_dir("front").exists());
+    assert!(!net.paths.removing_dir("front").exists());
+    assert!(net.netlink.links().is_empty(), "bridge and veths are gone");
+    let calls = net.netlink.calls();
+    let bridge_at = calls
+        .iter()
+        .position(|c| *c == Call::RemoveLink(record.bridge.clone()));
+    let veth_at = calls
+        .iter()
+        .rposition(|c| *c == Call::RemoveLink(two.host_veth.clone()));
+    assert!(
+        bridge_at < veth_at,
+        "the veths go after the bridge: {calls:?}"
+    );
+    assert_eq!(
+        net.firewall.calls().last(),
+        Some(&crate::firewall::Call::Remove)
+    );
+    assert!(net.dns.running().is_empty());
+    let table = load_table(&net.paths.dns_table()).unwrap();
+    assert!(table.endpoints.is_empty(), "{table:?}");
+    // The containers' own removals find nothing left to detach, and make
+    // nothing of the network again.
+    block_on(net.remove_container("c1")).unwrap();
+    block_on(net.remove_container("c2")).unwrap();
+    assert!(!net.paths.network_dir("front").exists());
+    assert!(net.endpoints_of_container("c2").unwrap().is_empty());
+}
+
+#[test]
+fn a_network_being_removed_is_listed_by_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    block_on(net.ensure_network(&network("front"))).unwrap();
+    block_on(net.ensure_network(&network("back"))).unwrap();
+    block_on(net.connect(&join("c1", "front"))).unwrap();
+    // As between the move aside and the end of a removal.
+    std::fs::rename(
+        net.paths.network_dir("front"),
+        net.paths.removing_dir("front"),
+    )
+    .unwrap();
+    let names: Vec<String> = net.list().unwrap().into_iter().map(|n| n.name).collect();
+    assert_eq!(names, ["back"]);
+    assert!(net.paths.all_endpoints().unwrap().is_empty());
+    assert!(net.inspect("front").is_err());
+}
+
+#[test]
 fn a_bridge_that_cannot_be_deleted_keeps_the_network_for_another_try() {
     let dir = tempfile::tempdir().unwrap();
     let net = manager(&dir, &[]);
@@ -241,8 +308,11 @@ fn a_bridge_that_cannot_be_deleted_keeps_the_network_for_another_try() {
     net.netlink.fail_on_call(1);
     assert!(block_on(net.remove_network("front")).is_err());
     // The record is kept, so the network can be removed again; its rules
-    // went with the first try (they are made again by the next sync).
+    // are made again.
     assert!(net.paths.network_dir("front").join("network.json").exists());
+    assert!(!net.paths.removing_dir("front").exists());
+    assert!(net.firewall.installed().is_some());
+    assert_eq!(net.list().unwrap().len(), 1);
     assert!(net.netlink.links().contains(&record.bridge));
     block_on(net.remove_network("front")).unwrap();
     assert!(!net.paths.network_dir("front").exists());

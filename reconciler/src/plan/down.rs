@@ -3,12 +3,14 @@
 //!
 //! Invariants: dependents stop before the services they depend on (with a
 //! stack file; without one, from labels only, every stop is independent); a
-//! container is removed only after its stop; a network is removed after
-//! every removal of a container attached to it, and kept while a container
-//! that stays (an orphan without `--remove-orphans`, another service than
-//! the ones named) is attached to it; volumes go only with `--volumes`,
-//! after every container removal; objects without our labels never appear
-//! in the observed state, so they are never touched.
+//! container is removed only after its stop; every stop comes before the
+//! first removal in the plan; a network is removed after every stop of a
+//! container attached to it (its removal detaches the stopped ones, whose
+//! own removals may run meanwhile), and kept while a container that stays
+//! (an orphan without `--remove-orphans`, another service than the ones
+//! named) is attached to it; a volume goes only with `--volumes`, after the
+//! removal of every container that may mount it; objects without our labels
+//! never appear in the observed state, so they are never touched.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,8 +42,8 @@ pub fn plan_down(
 ) -> Plan {
     let mut b = Builder::default();
     let (targets, kept) = select(&mut b, desired, observed, options);
-    let removed = b.stop_and_remove(desired, &targets, options.volumes);
-    b.remove_networks(observed, &kept, &removed);
+    let (stopped, removed) = b.stop_and_remove(desired, &targets, options.volumes);
+    b.remove_networks(observed, &kept, &stopped);
     if options.volumes {
         b.remove_volumes(desired, observed, &kept, &removed);
     }
@@ -99,17 +101,19 @@ fn remove_action(c: &ObservedContainer, volumes: bool) -> Action {
 
 impl Builder {
     /// Stops the live targets, dependents first, and removes every target;
-    /// returns container name → index of its removal.
+    /// returns container name → index of its stop (live ones only), and
+    /// container name → index of its removal.
     fn stop_and_remove(
         &mut self,
         desired: Option<&Desired>,
         targets: &[&ObservedContainer],
         volumes: bool,
-    ) -> BTreeMap<String, usize> {
+    ) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
         let dependents = desired.map(dependents).unwrap_or_default();
         // What a dependency's stop waits for: the stops of its dependents,
         // or (for a dependent with nothing to stop) what those waited for.
         let mut done: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut stopped = BTreeMap::new();
         let mut removals = Vec::new();
         for service in stop_order(desired, targets) {
             let mut deps: BTreeSet<usize> = BTreeSet::new();
@@ -129,6 +133,7 @@ impl Builder {
                     let i = self.push(id.clone(), stop, down(&status(c), "stopped"), deps.clone());
                     stops.push(i);
                     after.push(i);
+                    stopped.insert(c.name.clone(), i);
                 }
                 removals.push((c, id, after));
             }
@@ -144,16 +149,19 @@ impl Builder {
             let i = self.push(id, remove, down(&status(c), "absent"), after);
             removed.insert(c.name.clone(), i);
         }
-        removed
+        (stopped, removed)
     }
 
     /// Removes every network of the project that no kept container uses,
-    /// after the removal of the containers attached to it.
+    /// after the stops of the containers attached to it: the removal of a
+    /// network detaches the stopped containers still attached to it (their
+    /// own removals may still run), so its bridge, which takes the kernel a
+    /// while to delete, goes while they do.
     fn remove_networks(
         &mut self,
         observed: &ObservedState,
         kept: &[&ObservedContainer],
-        removed: &BTreeMap<String, usize>,
+        stopped: &BTreeMap<String, usize>,
     ) {
         for n in &observed.networks {
             let users: Vec<&str> = kept
@@ -173,7 +181,7 @@ impl Builder {
                 .containers
                 .iter()
                 .filter(|c| c.networks.contains(&n.name))
-                .filter_map(|c| removed.get(&c.name).copied())
+                .filter_map(|c| stopped.get(&c.name).copied())
                 .collect();
             let key = n.labels.get(LABEL_NETWORK).unwrap_or(&n.name);
             let action = Action::RemoveNetwork {
