@@ -210,6 +210,15 @@ fn up_plan_recreate_and_down_on_a_three_service_stack() {
     env.stack(&["down", "-t", "1"]);
     assert!(env.ps().is_empty());
     assert!(!env.ok(&["network", "ls"]).contains("e2e_default"));
+    // The network went alongside its containers' removals: nothing of it
+    // is left in the state, moved aside or not.
+    let networks = env.dir.path().join("state/networks");
+    let left: Vec<String> = std::fs::read_dir(&networks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("e2e"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     assert!(env.ok(&["volume", "ls"]).contains("e2e_site"));
     env.stack(&["down", "-v"]);
     assert!(!env.ok(&["volume", "ls"]).contains("e2e_site"));

@@ -461,13 +461,20 @@ impl NetworkBackend for HostBackend {
 
     fn remove_network(&self, name: &str) -> Result<(), BackendError> {
         let removed = (|| -> anyhow::Result<()> {
-            // Containers whose monitor is gone (stopped, or removed
-            // meanwhile) are detached; a running one refuses the removal.
+            // Containers that are not running (stopped, exited, removed
+            // meanwhile, or whose monitor is gone) are detached; a running
+            // one refuses the removal.
             let endpoints = self.net.paths().endpoints_of(name)?;
             let stopped: Vec<String> = endpoints
                 .into_iter()
                 .filter(|e| match self.runtime.inspect(&e.container_id) {
-                    Ok(info) => !monitor_alive(&info.state),
+                    Ok(info) => {
+                        let live = matches!(
+                            info.state.status,
+                            Status::Running | Status::Paused | Status::Restarting
+                        );
+                        !(live && monitor_alive(&info.state))
+                    }
                     Err(e) => matches!(e, ContainerError::NotFound(_)),
                 })
                 .map(|e| e.container_id)
