@@ -101,6 +101,14 @@ pub enum Status {
     Dead,
 }
 
+impl Status {
+    /// Running, paused or restarting: its monitor watches over it (a
+    /// container that must be stopped before it is removed).
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+}
+
 /// What is happening to a container; written by its monitor.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

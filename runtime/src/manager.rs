@@ -356,11 +356,7 @@ impl Runtime {
     pub fn recover(&self, id: &str) -> Result<ContainerState, ContainerError> {
         let files = self.files(id);
         let state = files.state()?;
-        let live = matches!(
-            state.status,
-            Status::Running | Status::Paused | Status::Restarting
-        );
-        let stale = live && !monitor_alive(&state);
+        let stale = state.status.is_live() && !monitor_alive(&state);
         if !stale {
             return Ok(state);
         }

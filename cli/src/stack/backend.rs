@@ -26,7 +26,7 @@ use rcompose_reconciler::backend::{
 };
 use rcompose_reconciler::desired::files_digest;
 use rcompose_runtime::config::{COPY_UP_OPTION, MountSpec};
-use rcompose_runtime::container::{ContainerError, ContainerInfo, Status, monitor_alive};
+use rcompose_runtime::container::{ContainerError, ContainerInfo, Status};
 use rcompose_runtime::health::HealthStatus;
 use rcompose_runtime::manager::Runtime;
 use rcompose_runtime::store::Store;
@@ -462,19 +462,13 @@ impl NetworkBackend for HostBackend {
     fn remove_network(&self, name: &str) -> Result<(), BackendError> {
         let removed = (|| -> anyhow::Result<()> {
             // Containers that are not running (stopped, exited, removed
-            // meanwhile, or whose monitor is gone) are detached; a running
-            // one refuses the removal.
+            // meanwhile; `inspect` marks one whose monitor is gone dead)
+            // are detached; a running one refuses the removal.
             let endpoints = self.net.paths().endpoints_of(name)?;
             let stopped: Vec<String> = endpoints
                 .into_iter()
                 .filter(|e| match self.runtime.inspect(&e.container_id) {
-                    Ok(info) => {
-                        let live = matches!(
-                            info.state.status,
-                            Status::Running | Status::Paused | Status::Restarting
-                        );
-                        !(live && monitor_alive(&info.state))
-                    }
+                    Ok(info) => !info.state.status.is_live(),
                     Err(e) => matches!(e, ContainerError::NotFound(_)),
                 })
                 .map(|e| e.container_id)

@@ -253,10 +253,7 @@ pub fn run_service_command(
             volumes,
             services,
         } => each(&session, services, |c| {
-            if matches!(
-                c.state.status,
-                Status::Running | Status::Paused | Status::Restarting
-            ) {
+            if c.state.status.is_live() {
                 if !*stop {
                     bail!("container {} is running (use --stop)", c.record.id);
                 }
@@ -430,10 +427,7 @@ fn ps(
     let net = session.host.networks()?;
     let mut rows = Vec::new();
     for c in containers(session, services)? {
-        let running = matches!(
-            c.state.status,
-            Status::Running | Status::Paused | Status::Restarting
-        );
+        let running = c.state.status.is_live();
         if !all && !running {
             continue;
         }
@@ -590,12 +584,9 @@ fn stream_logs(
             return Ok(());
         }
         let live = containers.iter().any(|c| {
-            runtime.inspect(&c.record.id).is_ok_and(|i| {
-                matches!(
-                    i.state.status,
-                    Status::Running | Status::Paused | Status::Restarting
-                )
-            })
+            runtime
+                .inspect(&c.record.id)
+                .is_ok_and(|i| i.state.status.is_live())
         });
         if !live {
             return Ok(());
