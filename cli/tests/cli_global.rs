@@ -125,6 +125,39 @@ fn an_error_is_json_when_json_output_was_asked_for() {
 }
 
 #[test]
+fn progress_is_taken_before_the_command_as_compose_takes_it_or_after_it() {
+    // `docker compose --progress json down`: the error is JSON too.
+    for args in [
+        ["--progress", "json", "down", "-f", "/nonexistent.yaml"],
+        ["down", "--progress", "json", "-f", "/nonexistent.yaml"],
+        ["--progress", "json", "up", "-f", "/nonexistent.yaml"],
+        ["apply", "--progress", "json", "--", "/nonexistent.yaml"],
+    ] {
+        let out = rcompose(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let error: serde_json::Value = serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", text(&out.stderr)));
+        assert!(
+            format!("{error}").contains("nonexistent.yaml"),
+            "{args:?}: {error}"
+        );
+    }
+    let out = rcompose(&["--progress", "plain", "down", "-f", "/nonexistent.yaml"]);
+    assert!(
+        text(&out.stderr).starts_with("error: "),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = rcompose(&["--progress", "bogus", "down"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
 fn an_error_is_text_otherwise() {
     let out = rcompose(&["plan", "-f", "/nonexistent.yaml"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));

@@ -10,7 +10,7 @@ use clap::Args;
 use rcompose_reconciler::apply::{self, ApplyOptions};
 use rcompose_reconciler::plan::{DownOptions, plan_down};
 
-use super::progress::{Progress, ProgressMode};
+use super::progress::Progress;
 use super::{Session, lock_timeout};
 use crate::ProjectArgs;
 use crate::host::HostArgs;
@@ -37,9 +37,6 @@ pub struct DownArgs {
     /// Operations run at once.
     #[arg(long, default_value_t = rcompose_reconciler::apply::DEFAULT_PARALLEL)]
     parallel: usize,
-    /// How progress is shown.
-    #[arg(long, value_enum, default_value = "auto")]
-    progress: ProgressMode,
     /// Services (default: all).
     services: Vec<String>,
 }
@@ -69,7 +66,7 @@ pub fn down(project: &ProjectArgs, host: &HostArgs, args: &DownArgs) -> anyhow::
     if plan.is_empty() {
         return remove_images(host, &images);
     }
-    let progress = Progress::new(&plan, args.progress);
+    let progress = Progress::new(&plan, project.progress);
     let options = ApplyOptions {
         parallel: args.parallel,
         stop_timeout: args.timeout.map(Duration::from_secs),

@@ -76,9 +76,6 @@ pub struct RunArgs {
     /// Operations run at once.
     #[arg(long, default_value_t = rcompose_reconciler::apply::DEFAULT_PARALLEL)]
     parallel: usize,
-    /// How progress is shown.
-    #[arg(long, value_enum, default_value = "auto")]
-    progress: ProgressMode,
 }
 
 /// Options of `up`.
@@ -150,7 +147,7 @@ pub fn up(project: &ProjectArgs, host: &HostArgs, args: &UpArgs) -> anyhow::Resu
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
-    run_plan(&session, &plan, &args.run)?;
+    run_plan(&session, &plan, &args.run, project.progress)?;
     if !plan.is_empty() {
         let source = crate::history::file_source(&session);
         crate::history::record(&session, host, "up", source)?;
@@ -180,11 +177,16 @@ fn check_services(
 
 /// Applies `plan`, printing progress; an error naming what was not done
 /// when an operation failed.
-fn run_plan(session: &Session, plan: &Plan, run: &RunArgs) -> anyhow::Result<()> {
+fn run_plan(
+    session: &Session,
+    plan: &Plan,
+    run: &RunArgs,
+    mode: ProgressMode,
+) -> anyhow::Result<()> {
     if plan.is_empty() {
         return Ok(());
     }
-    let progress = Progress::new(plan, run.progress);
+    let progress = Progress::new(plan, mode);
     let options = ApplyOptions {
         parallel: run.parallel,
         ..ApplyOptions::default()
@@ -269,6 +271,6 @@ pub fn apply_file(
             &planfile::fingerprint_inputs(&session.inputs()?),
         )
         .with_context(|| format!("refusing to apply {}", args.plan.display()))?;
-    run_plan(&session, &saved.plan, &args.run)?;
+    run_plan(&session, &saved.plan, &args.run, project.progress)?;
     Ok(ExitCode::SUCCESS)
 }
