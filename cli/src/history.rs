@@ -13,7 +13,7 @@ use rcompose_reconciler::{PlanOptions, render};
 
 use crate::ProjectArgs;
 use crate::host::HostArgs;
-use crate::stack::{Session, lock_timeout};
+use crate::stack::{Progress, Session, lock_timeout};
 
 /// Options of `history`.
 #[derive(Args, Debug)]
@@ -164,7 +164,8 @@ pub fn rollback(
         parallel: args.parallel,
         ..ApplyOptions::default()
     };
-    let report = apply::apply(&session.backend, &plan, &options, &|_| {});
+    let progress = Progress::new(&plan, project.progress);
+    let report = apply::apply(&session.backend, &plan, &options, &|e| progress.event(e));
     if !report.ok() {
         bail!("rollback failed: {}", report.render_text().trim_end());
     }

@@ -94,8 +94,8 @@ pub struct ProjectArgs {
     /// Profile to enable (repeatable; adds to COMPOSE_PROFILES).
     #[arg(long = "profile", global = true)]
     pub profiles: Vec<String>,
-    /// How `up`, `apply` and `down` show progress (before the command, as
-    /// Compose takes it, or after it).
+    /// How `up`, `apply`, `down` and `rollback` show progress (before the
+    /// command, as Compose takes it, or after it).
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub progress: stack::ProgressMode,
 }

@@ -252,7 +252,21 @@ fn sync_follows_a_git_repository_refuses_a_bad_commit_and_rolls_back() {
 
     let history = cli.ok(&["history", "-p", "gitapp"]);
     assert!(history.lines().count() >= 3, "{history}");
-    cli.ok(&["rollback", "1", "-p", "gitapp"]);
+    // Its operations are shown as `up` shows them (`--progress` is global).
+    let out = cli.rcompose(&["--progress", "json", "rollback", "1", "-p", "gitapp"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let finished: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "finished")
+        .collect();
+    assert!(
+        finished
+            .iter()
+            .any(|e| e["operation"].as_str().unwrap_or("").contains("gitapp-a-1")),
+        "{stderr}"
+    );
     assert_eq!(value().as_deref(), Some("one"));
     assert!(running(cli, "gitapp-a-1").is_some());
 }

@@ -19,7 +19,7 @@ use rcompose_reconciler::{Desired, ObservedState};
 use rcompose_spec::LoadError;
 
 pub use down::{DownArgs, down};
-pub use progress::ProgressMode;
+pub use progress::{Progress, ProgressMode};
 pub use services::{ServiceCommand, run_service_command};
 pub use up::{ApplyArgs, PlanArgs, UpArgs, apply_file, plan, up};
 
