@@ -106,7 +106,8 @@ impl DnsServers for DnsLauncher {
 #[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct FakeDns {
-    running: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Network name → the id of the network it was started for.
+    running: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -116,19 +117,30 @@ impl FakeDns {
         self.running
             .lock()
             .expect("fake state")
-            .iter()
+            .keys()
             .cloned()
             .collect()
+    }
+
+    /// The id of the network the server of `network` was started for.
+    pub fn serving(&self, network: &str) -> Option<String> {
+        self.running
+            .lock()
+            .expect("fake state")
+            .get(network)
+            .cloned()
     }
 }
 
 #[cfg(any(test, feature = "testing"))]
 impl DnsServers for FakeDns {
     fn ensure(&self, _: &NetPaths, network: &NetworkRecord) -> Result<(), DnsdError> {
+        // As the real one: a server that runs is kept, whatever it serves.
         self.running
             .lock()
             .expect("fake state")
-            .insert(network.name.clone());
+            .entry(network.name.clone())
+            .or_insert_with(|| network.id.clone());
         Ok(())
     }
 

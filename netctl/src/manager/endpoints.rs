@@ -452,8 +452,9 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
     }
 
     /// Removes what a crash left behind: endpoints whose namespace is gone,
-    /// links of ours without a record, and (with `networks`) every network
-    /// that has no endpoint. Returns what was removed.
+    /// what a network removal left half-done, links of ours without a
+    /// record, and (with `networks`) every network that has no endpoint.
+    /// Returns what was removed.
     pub async fn prune(&self, networks: bool) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for endpoint in self
@@ -483,7 +484,34 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
                 }
             }
         }
+        removed.extend(self.prune_removals()?);
         removed.extend(self.prune_links().await?);
+        Ok(removed)
+    }
+
+    /// Finishes the network removals a crash cut short: the directory moved
+    /// aside goes, and the DNS daemon if no network of that name exists
+    /// again (the bridge goes with the links no record names).
+    fn prune_removals(&self) -> Result<Vec<String>> {
+        let _lock = self.lock()?;
+        let mut removed = Vec::new();
+        for name in self
+            .paths
+            .removing()
+            .map_err(state("list networks being removed"))?
+        {
+            let live = self
+                .paths
+                .network(&name)
+                .map_err(state(format!("read network {name}")))?;
+            if live.is_none() {
+                self.dns.stop(&self.paths, &name);
+            }
+            let aside = self.paths.removing_dir(&name);
+            fsutil::remove_dir_all_if_exists(&aside)
+                .map_err(state(format!("remove {}", aside.display())))?;
+            removed.push(format!("state of network {name} being removed"));
+        }
         Ok(removed)
     }
 

@@ -203,7 +203,13 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
         let record = match (existing, request.external) {
             (Some(record), _) => record,
             (None, true) => return Err(NetworkError::ExternalMissing(request.name.clone())),
-            (None, false) => self.new_record(request).await?,
+            (None, false) => {
+                // A DNS daemon of a network of that name without a record is
+                // left by a removal that crashed: it listens on the old
+                // network's addresses, and would be taken for the new one's.
+                self.dns.stop(&self.paths, &request.name);
+                self.new_record(request).await?
+            }
         };
         self.realize(&record).await?;
         Ok(record)

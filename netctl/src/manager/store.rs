@@ -128,6 +128,22 @@ impl NetPaths {
         Ok(out)
     }
 
+    /// The names of the networks whose directory is moved aside: being
+    /// removed, or left so by a crash in the middle of a removal.
+    pub fn removing(&self) -> io::Result<Vec<String>> {
+        let mut out: Vec<String> = subdirs(&self.state)?
+            .iter()
+            .filter_map(|dir| {
+                dir.file_name()?
+                    .to_str()?
+                    .strip_prefix(".removing-")
+                    .map(String::from)
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// One network's record.
     pub fn network(&self, name: &str) -> io::Result<Option<NetworkRecord>> {
         fsutil::read_json(&self.network_record(name))

@@ -379,6 +379,48 @@ fn prune_removes_endpoints_whose_namespace_is_gone_links_without_records_and_unu
 }
 
 #[test]
+fn a_removal_cut_short_by_a_crash_is_finished_by_prune_and_leaves_no_dns_server_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = manager(&dir, &[]);
+    let old = block_on(net.ensure_network(&network("front"))).unwrap();
+    let back = block_on(net.ensure_network(&network("back"))).unwrap();
+    // A removal of each crashed right after moving its directory aside,
+    // before it stopped the DNS server or deleted the bridge.
+    for name in ["front", "back"] {
+        std::fs::rename(net.paths.network_dir(name), net.paths.removing_dir(name)).unwrap();
+    }
+    // A new network of the same name gets a DNS server of its own, not the
+    // one left running for the old network's addresses.
+    let new = block_on(net.ensure_network(&network("front"))).unwrap();
+    assert_ne!(new.id, old.id);
+    assert_eq!(net.dns.serving("front"), Some(new.id.clone()));
+    assert_eq!(net.dns.running(), ["back", "front"]);
+    // Prune finishes both removals: the directories go, the DNS server of
+    // the network that is gone too, the old bridge with the links.
+    let removed = block_on(net.prune(false)).unwrap();
+    let mut bridges = [
+        format!("link {}", old.bridge),
+        format!("link {}", back.bridge),
+    ];
+    bridges.sort();
+    let mut expected = vec![
+        "state of network back being removed".to_string(),
+        "state of network front being removed".to_string(),
+    ];
+    expected.extend(bridges);
+    assert_eq!(removed, expected);
+    assert!(!net.paths.removing_dir("front").exists());
+    assert!(!net.paths.removing_dir("back").exists());
+    assert_eq!(net.dns.running(), ["front"]);
+    assert_eq!(net.dns.serving("front"), Some(new.id));
+    assert_eq!(net.list().unwrap().len(), 1);
+    assert!(
+        block_on(net.prune(false)).unwrap().is_empty(),
+        "nothing left"
+    );
+}
+
+#[test]
 fn an_endpoint_whose_veth_vanished_is_made_again_on_connect() {
     let dir = tempfile::tempdir().unwrap();
     let net = manager(&dir, &[]);
