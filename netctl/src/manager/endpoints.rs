@@ -510,7 +510,7 @@ impl<N: Netlink + Sync, F: Firewall, D: DnsServers> Networks<N, F, D> {
             let aside = self.paths.removing_dir(&name);
             fsutil::remove_dir_all_if_exists(&aside)
                 .map_err(state(format!("remove {}", aside.display())))?;
-            removed.push(format!("state of network {name} being removed"));
+            removed.push(format!("leftovers of the removal of network {name}"));
         }
         Ok(removed)
     }

@@ -404,8 +404,8 @@ fn a_removal_cut_short_by_a_crash_is_finished_by_prune_and_leaves_no_dns_server_
     ];
     bridges.sort();
     let mut expected = vec![
-        "state of network back being removed".to_string(),
-        "state of network front being removed".to_string(),
+        "leftovers of the removal of network back".to_string(),
+        "leftovers of the removal of network front".to_string(),
     ];
     expected.extend(bridges);
     assert_eq!(removed, expected);
