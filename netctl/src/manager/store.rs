@@ -27,6 +27,9 @@ use rcompose_reconciler::fsutil;
 
 use crate::model::{EndpointRecord, NetworkRecord};
 
+/// What a network's directory is renamed to start with while it is removed.
+const REMOVING_PREFIX: &str = ".removing-";
+
 /// The two roots of netctl's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetPaths {
@@ -69,7 +72,7 @@ impl NetPaths {
     /// (network names cannot start with a dot): no list of networks sees
     /// it, and what is in it goes with it.
     pub fn removing_dir(&self, name: &str) -> PathBuf {
-        self.state.join(format!(".removing-{name}"))
+        self.state.join(format!("{REMOVING_PREFIX}{name}"))
     }
 
     /// A network's record.
@@ -136,7 +139,7 @@ impl NetPaths {
             .filter_map(|dir| {
                 dir.file_name()?
                     .to_str()?
-                    .strip_prefix(".removing-")
+                    .strip_prefix(REMOVING_PREFIX)
                     .map(String::from)
             })
             .collect();
